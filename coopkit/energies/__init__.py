@@ -1,0 +1,13 @@
+"""Energy nets; the built-ins are registered through :func:`register_energies`."""
+
+from __future__ import annotations
+
+from coopkit.energies.mlp import MLPEnergy
+from coopkit.hookspecs import Register, hookimpl
+
+__all__ = ["MLPEnergy"]
+
+
+@hookimpl
+def register_energies(register: Register) -> None:
+    register("mlp", MLPEnergy, description="MLP with swish activations (tables)")

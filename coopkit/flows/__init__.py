@@ -1,0 +1,14 @@
+"""Normalizing flows; the built-ins are registered through :func:`register_flows`."""
+
+from __future__ import annotations
+
+from coopkit.flows.base import ActNorm, Chain, Flow, Transform
+from coopkit.flows.coupling import AffineCoupling, RealNVP
+from coopkit.hookspecs import Register, hookimpl
+
+__all__ = ["ActNorm", "AffineCoupling", "Chain", "Flow", "RealNVP", "Transform"]
+
+
+@hookimpl
+def register_flows(register: Register) -> None:
+    register("realnvp", RealNVP, description="affine coupling flow with MLP conditioners (tables)")

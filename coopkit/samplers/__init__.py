@@ -1,0 +1,18 @@
+"""MCMC samplers; the built-ins are registered through :func:`register_samplers`."""
+
+from __future__ import annotations
+
+from coopkit.hookspecs import Register, hookimpl
+from coopkit.samplers.base import Sampler, SampleResult
+from coopkit.samplers.langevin import LangevinSampler, langevin
+
+__all__ = ["LangevinSampler", "SampleResult", "Sampler"]
+
+
+@hookimpl
+def register_samplers(register: Register) -> None:
+    register(
+        "langevin",
+        langevin,
+        description="short-run Langevin flow (noise-free by default, as released)",
+    )
