@@ -1,0 +1,205 @@
+"""Input validation and scaling between data units and model units.
+
+Tables ``(n, d)`` are standardised per feature. Images ``(n, h, w)`` or ``(n, c, h, w)``
+are mapped linearly from their ``data_range`` to [-1, 1], the range of coopkit's image
+flows and of the released CoopFlow code. Integer-valued images are dequantised: level
+``k`` of ``L`` levels becomes the interval ``[k, k + 1) / L`` of [0, 1), and training
+draws a fresh uniform point in it for every batch.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+import numpy as np
+
+Kind = Literal["table", "image"]
+
+
+def check_array(X: object, *, name: str = "X") -> np.ndarray:
+    """``X`` as a finite floating array of 2 to 4 dimensions with at least one sample.
+
+    Raises:
+        TypeError: for non-numeric data.
+        ValueError: for empty data, the wrong number of dimensions, NaN or inf.
+    """
+    try:
+        array = np.asarray(X)
+    except Exception as exc:
+        raise TypeError(f"{name} could not be converted to a numeric array: {exc}") from exc
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise TypeError(
+            f"{name} must hold numbers; got dtype {array.dtype}. Convert it first, for example "
+            f"with np.asarray({name}, dtype=float)."
+        )
+    if np.iscomplexobj(array):
+        raise TypeError(f"{name} must be real-valued; got complex dtype {array.dtype}.")
+    if array.ndim not in (2, 3, 4):
+        raise ValueError(
+            f"{name} must be a table (n_samples, n_features) or images (n, h, w) or "
+            f"(n, c, h, w); got an array with {array.ndim} dimension(s), shape {array.shape}. "
+            "Reshape a single sample with X.reshape(1, -1)."
+        )
+    if array.size == 0:
+        raise ValueError(f"{name} is empty (shape {array.shape}); pass at least one sample.")
+    if not np.isfinite(array).all():
+        bad = int((~np.isfinite(array)).sum())
+        raise ValueError(
+            f"{name} contains {bad} NaN or infinite value(s); remove or impute them first."
+        )
+    return array
+
+
+def _is_integer_valued(array: np.ndarray) -> bool:
+    return bool(np.issubdtype(array.dtype, np.integer) or array.dtype == bool) or bool(
+        np.all(array == np.round(array))
+    )
+
+
+def infer_data_range(array: np.ndarray) -> tuple[float, float]:
+    """``(0, 1)`` for data within [0, 1], ``(0, 255)`` for 8-bit integer images.
+
+    Raises:
+        ValueError: when the range is ambiguous, asking for ``data_range``.
+    """
+    low, high = float(array.min()), float(array.max())
+    if low >= 0 and high <= 1:
+        return (0.0, 1.0)
+    if _is_integer_valued(array) and low >= 0 and 127 < high <= 255:
+        return (0.0, 255.0)
+    raise ValueError(
+        f"Cannot infer the range of the image values (they lie in [{low:g}, {high:g}]). "
+        "Pass data_range=(low, high), for example data_range=(0, 16) for scikit-learn's digits."
+    )
+
+
+@dataclass
+class TableScaler:
+    """Per-feature standardisation ``(x - mean) / scale`` of ``(n, d)`` tables.
+
+    ``model_bounds`` is the box, in model units, that samplers keep chains in by default:
+    the largest standardised value seen in ``fit`` plus ``bounds_margin`` standard
+    deviations. It is the table analogue of the released code's clamp of pixels to
+    [-1, 1]: without it, a flow that learns from its own revised samples can feed on
+    its own tails and drift away from the data.
+    """
+
+    bounds_margin: ClassVar[float] = 1.0
+
+    mean: np.ndarray
+    scale: np.ndarray
+    model_bounds: tuple[float, float]
+    kind: Kind = "table"
+    dequantize_width: float = 0.0
+
+    @classmethod
+    def fit(cls, X: np.ndarray) -> TableScaler:
+        scale = X.std(axis=0)
+        scale = np.where(scale > 0, scale, 1.0)
+        mean = X.mean(axis=0)
+        reach = float(np.abs((X - mean) / scale).max()) + cls.bounds_margin
+        return cls(mean=mean, scale=scale, model_bounds=(-reach, reach))
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return (self.mean.shape[0],)
+
+    @property
+    def event_shape(self) -> tuple[int, ...]:
+        return self.input_shape
+
+    def to_model(self, X: np.ndarray) -> np.ndarray:
+        """Model units ``(n, d)`` of data ``(n, d)``."""
+        return (X - self.mean) / self.scale
+
+    def to_data(self, V: np.ndarray) -> np.ndarray:
+        """Data units of model-unit values ``(n, d)``."""
+        return V * self.scale + self.mean
+
+    def log_abs_det(self) -> float:
+        """``log |det ∂v/∂x|`` of the data → model map, per sample."""
+        return float(-np.log(self.scale).sum())
+
+
+@dataclass
+class ImageScaler:
+    """Linear map of images from ``data_range`` to [-1, 1], with dequantisation.
+
+    ``input_shape`` is one sample's shape as given, ``(h, w)`` or ``(c, h, w)``;
+    ``event_shape`` is always ``(c, h, w)``. For integer-valued data with levels
+    ``low .. high``, ``to_model`` returns the lower edge of each level's interval and
+    ``dequantize_width`` its width in model units; a sample's value ``v`` maps back to
+    the level whose interval holds it, as a float (``v`` at an interval's centre maps
+    to the integer exactly).
+    """
+
+    input_shape: tuple[int, ...]
+    data_range: tuple[float, float]
+    integer: bool
+    kind: Kind = "image"
+    model_bounds: tuple[float, float] = (-1.0, 1.0)
+
+    @classmethod
+    def fit(cls, X: np.ndarray, data_range: tuple[float, float] | None) -> ImageScaler:
+        if data_range is None:
+            data_range = infer_data_range(X)
+        low, high = (float(v) for v in data_range)
+        if not low < high:
+            raise ValueError(f"data_range must be (low, high) with low < high; got {data_range}.")
+        if X.min() < low or X.max() > high:
+            raise ValueError(
+                f"X has values in [{X.min():g}, {X.max():g}], outside data_range=({low:g}, "
+                f"{high:g}). Pass the range that holds the data."
+            )
+        return cls(tuple(X.shape[1:]), (low, high), _is_integer_valued(X))
+
+    @property
+    def event_shape(self) -> tuple[int, ...]:
+        return self.input_shape if len(self.input_shape) == 3 else (1, *self.input_shape)
+
+    @property
+    def _span(self) -> float:
+        low, high = self.data_range
+        return high - low + 1 if self.integer else high - low
+
+    @property
+    def dequantize_width(self) -> float:
+        return 2.0 / self._span if self.integer else 0.0
+
+    def to_model(self, X: np.ndarray) -> np.ndarray:
+        """Model units ``(n, c, h, w)`` of data shaped ``(n, *input_shape)``."""
+        V = 2.0 * (X - self.data_range[0]) / self._span - 1.0
+        return V.reshape(len(X), *self.event_shape)
+
+    def to_data(self, V: np.ndarray) -> np.ndarray:
+        """Data units, shaped ``(n, *input_shape)``, of model-unit images ``(n, c, h, w)``."""
+        low, high = self.data_range
+        X = (V + 1.0) / 2.0 * self._span + low
+        if self.integer:
+            X = X - 0.5
+        return np.clip(X, low, high).reshape(len(V), *self.input_shape)
+
+    def log_abs_det(self) -> float:
+        """``log |det ∂v/∂x|`` of the data → model map, per sample."""
+        return math.prod(self.event_shape) * math.log(2.0 / self._span)
+
+
+Scaler = TableScaler | ImageScaler
+
+
+def fit_scaler(X: np.ndarray, data_range: tuple[float, float] | None = None) -> Scaler:
+    """The scaler for ``X``: a table for 2-D arrays, images for 3-D and 4-D ones."""
+    if X.ndim == 2:
+        return TableScaler.fit(X)
+    return ImageScaler.fit(X, data_range)
+
+
+def check_shape(X: np.ndarray, scaler: Scaler, *, name: str = "X") -> None:
+    """Raise a ValueError when one sample of ``X`` is not shaped as in ``fit``."""
+    if tuple(X.shape[1:]) != scaler.input_shape:
+        raise ValueError(
+            f"{name} has samples of shape {tuple(X.shape[1:])}, but the model was fitted on "
+            f"samples of shape {scaler.input_shape}."
+        )
