@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from coopkit.flows.base import ActNorm, Chain, Flow, Transform
 from coopkit.flows.coupling import AffineCoupling, RealNVP
+from coopkit.flows.glow import Glow
 from coopkit.hookspecs import Register, hookimpl
 
-__all__ = ["ActNorm", "AffineCoupling", "Chain", "Flow", "RealNVP", "Transform"]
+__all__ = ["ActNorm", "AffineCoupling", "Chain", "Flow", "Glow", "RealNVP", "Transform"]
 
 
 @hookimpl
 def register_flows(register: Register) -> None:
     register("realnvp", RealNVP, description="affine coupling flow with MLP conditioners (tables)")
+    register(
+        "glow",
+        Glow,
+        description="multiscale Glow for images in [-1, 1] (ActNorm, LU 1x1 conv, affine coupling)",
+    )

@@ -76,7 +76,7 @@ class Logit(Transform):
                 f"image pixels must lie in [-1, 1] (at least inside ±{1 / self.shrink:.4f}) "
                 "and be finite; scale the data to [-1, 1] first."
             )
-        per_pixel = math.log(self.shrink) - torch.log1p(-(scaled**2))
+        per_pixel = math.log(2 * self.shrink) - torch.log1p(-(scaled**2))
         return 2 * torch.atanh(scaled), per_pixel.flatten(1).sum(dim=1)
 
     def inverse(self, u: Tensor) -> tuple[Tensor, Tensor]:
