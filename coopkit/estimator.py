@@ -17,7 +17,7 @@ from coopkit import registry
 from coopkit.data import Scaler, check_array, check_shape, fit_scaler
 from coopkit.flows.base import Flow
 from coopkit.samplers.base import Sampler
-from coopkit.training import CoopTrainer, TrainingConfig
+from coopkit.training import CoopTrainer, TrainingConfig, propose
 
 _AUTO_PARTS = {
     "table": {"flow": "realnvp", "energy": "mlp"},
@@ -65,7 +65,10 @@ class CoopFlow(DensityMixin, BaseEstimator):
         flow_lr, energy_lr: Adam learning rates (the paper: 1e-4 both).
         warmup_iter: iterations of linear learning-rate warm-up.
         pretrain_iter: maximum-likelihood iterations of the flow on the data before the
-            cooperative loop (CoopFlow(Pre)); 0 trains from scratch.
+            cooperative loop (CoopFlow(Pre)); 0 trains from scratch. With
+            ``n_iter=0`` the flow is trained alone by maximum likelihood.
+        proposal: ``"flow"`` (CoopFlow) or ``"noise"``: chains start from uniform noise
+            and the flow is not trained, the short-run EBM baseline (Nijkamp et al., 2019).
         flow_grad_clip: maximum gradient norm of the flow's step, or ``None``.
         data_range: ``(low, high)`` of image values; inferred when unambiguous.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
@@ -102,6 +105,7 @@ class CoopFlow(DensityMixin, BaseEstimator):
         energy_lr: float = 1e-4,
         warmup_iter: int = 100,
         pretrain_iter: int = 0,
+        proposal: str = "flow",
         flow_grad_clip: float | None = 1.0,
         data_range: tuple[float, float] | None = None,
         device: str = "auto",
@@ -120,6 +124,7 @@ class CoopFlow(DensityMixin, BaseEstimator):
         self.energy_lr = energy_lr
         self.warmup_iter = warmup_iter
         self.pretrain_iter = pretrain_iter
+        self.proposal = proposal
         self.flow_grad_clip = flow_grad_clip
         self.data_range = data_range
         self.device = device
@@ -129,9 +134,15 @@ class CoopFlow(DensityMixin, BaseEstimator):
     def _validate_params(self, n_samples: int) -> None:
         for name in ("n_iter", "batch_size", "warmup_iter", "pretrain_iter"):
             value = getattr(self, name)
-            low = 1 if name in ("n_iter", "batch_size") else 0
+            low = 1 if name == "batch_size" else 0
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}; got {value!r}.")
+        if self.n_iter + self.pretrain_iter == 0:
+            raise ValueError(
+                "n_iter and pretrain_iter are both 0: zero iterations; set n_iter >= 1."
+            )
+        if self.proposal not in ("flow", "noise"):
+            raise ValueError(f"proposal must be 'flow' or 'noise'; got {self.proposal!r}.")
         for name in ("flow_lr", "energy_lr"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not value > 0:
@@ -208,6 +219,8 @@ class CoopFlow(DensityMixin, BaseEstimator):
             flow_grad_clip=self.flow_grad_clip,
             pretrain_iter=self.pretrain_iter,
             dequantize_width=scaler.dequantize_width,
+            proposal=self.proposal,
+            noise_bounds=scaler.model_bounds,
         )
         trainer = CoopTrainer(flow, energy, sampler, data, config, generator)
         trainer.initialize()
@@ -268,9 +281,7 @@ class CoopFlow(DensityMixin, BaseEstimator):
         chunks = []
         for start in range(0, n_samples, _CHUNK):
             m = min(_CHUNK, n_samples - start)
-            with torch.no_grad():
-                z = torch.randn((m, *self.flow_.event_shape), generator=generator)
-                x, _ = self.flow_.inverse(z.to(self.device_))
+            x = propose(self.flow_, m, generator, self.proposal, self.scaler_.model_bounds)
             if revise:
                 x = self.sampler_(self.energy_, x, generator=generator).x
             chunks.append(x)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -43,7 +44,12 @@ class TrainingDivergedError(RuntimeError):
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    """Hyper-parameters of the loop; defaults are the paper's released settings."""
+    """Hyper-parameters of the loop; defaults are the paper's released settings.
+
+    ``proposal="noise"`` starts every chain from uniform noise in ``noise_bounds``
+    instead of the flow, and leaves the flow untrained: the short-run EBM of
+    Nijkamp et al. (2019), the non-cooperative baseline CoopFlow improves on.
+    """
 
     n_iter: int
     batch_size: int
@@ -55,6 +61,31 @@ class TrainingConfig:
     flow_grad_clip: float | None = 1.0
     pretrain_iter: int = 0
     dequantize_width: float = 0.0
+    proposal: Literal["flow", "noise"] = "flow"
+    noise_bounds: tuple[float, float] = (-1.0, 1.0)
+
+
+@torch.no_grad()
+def propose(
+    flow: Flow,
+    m: int,
+    generator: torch.Generator,
+    proposal: Literal["flow", "noise"] = "flow",
+    noise_bounds: tuple[float, float] = (-1.0, 1.0),
+) -> Tensor:
+    """``(m, *event_shape)`` chain starts: flow samples ``g_α(z)``, or uniform noise.
+
+    Draws on the CPU from ``generator`` (so results do not depend on the device),
+    then moves to the flow's device and dtype.
+    """
+    reference = next(flow.parameters())
+    shape = (m, *flow.event_shape)
+    if proposal == "noise":
+        low, high = noise_bounds
+        u = torch.rand(shape, generator=generator, device="cpu")
+        return (low + (high - low) * u).to(reference.device, reference.dtype)
+    z = torch.randn(shape, generator=generator, device="cpu")
+    return flow.inverse(z.to(reference.device, reference.dtype))[0]
 
 
 def _warmup(iterations: int) -> Callable[[int], float]:
@@ -117,9 +148,9 @@ class CoopTrainer:
         u = torch.rand(batch.shape, generator=self.generator, device="cpu")
         return batch + self.config.dequantize_width * u.to(batch.device, batch.dtype)
 
-    def _latent(self, m: int) -> Tensor:
-        z = torch.randn((m, *self.flow.event_shape), generator=self.generator, device="cpu")
-        return z.to(self.data.device, self.data.dtype)
+    def propose(self, m: int) -> Tensor:
+        """``m`` starting points for the sampler (see :func:`propose`)."""
+        return propose(self.flow, m, self.generator, self.config.proposal, self.config.noise_bounds)
 
     def _flow_step(self, loss: Tensor) -> None:
         self.flow_optimizer.zero_grad(set_to_none=True)
@@ -146,8 +177,7 @@ class CoopTrainer:
     def coop_step(self, batch: Tensor) -> None:
         """One cooperative iteration (steps 1-4 of the module docstring)."""
         x_data = self._dequantize(batch)
-        with torch.no_grad():
-            proposal, _ = self.flow.inverse(self._latent(x_data.shape[0]))
+        proposal = self.propose(x_data.shape[0])
         result = self.sampler(self.energy, proposal, generator=self.generator)
         revised = result.x
 
@@ -160,17 +190,21 @@ class CoopTrainer:
         self.energy_optimizer.step()
         self.energy_scheduler.step()
 
-        nll = -self.flow.log_prob(revised).mean()
-        self._check_finite(nll, "flow_nll")
-        self._flow_step(nll)
+        row: dict[str, Tensor | float] = {}
+        if self.config.proposal == "flow":
+            nll = -self.flow.log_prob(revised).mean()
+            self._check_finite(nll, "flow_nll")
+            self._flow_step(nll)
+            row["flow_nll"] = nll.detach()
 
         revision = (revised - proposal).flatten(1).norm(dim=1).mean()
-        row: dict[str, Tensor | float] = {
-            "flow_nll": nll.detach(),
-            "energy_data": energy_data.detach(),
-            "energy_revised": energy_revised.detach(),
-            "revision": revision,
-        }
+        row.update(
+            {
+                "energy_data": energy_data.detach(),
+                "energy_revised": energy_revised.detach(),
+                "revision": revision,
+            }
+        )
         row.update({f"sampler_{k}": v for k, v in result.stats.items()})
         self._record(row, "coop")
 
