@@ -162,7 +162,7 @@ class Registry:
         parts: dict[Kind, dict[str, PartInfo]] = {kind: {} for kind in KINDS}
         for kind in KINDS:
             caller = getattr(self._pm.hook, _HOOKS[kind])
-            for impl in reversed(caller.get_hookimpls()):
+            for impl in caller.get_hookimpls():
                 origin = self._origins.get(impl.plugin_name, f"runtime plugin {impl.plugin_name}")
                 register = self._make_register(parts[kind], kind, origin)
                 try:
