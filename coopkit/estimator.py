@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import Mapping
 from typing import Any
 
@@ -59,7 +60,9 @@ class CoopFlow(DensityMixin, BaseEstimator):
         energy: the energy net.
         sampler: the sampler that revises the flow's proposals.
         flow_params, energy_params, sampler_params: keyword arguments of the factories.
-            For images, ``sampler_params`` default to ``bounds=(-1, 1)`` (model units).
+            A sampler whose factory takes ``bounds`` gets the data's box in model units
+            unless ``sampler_params`` set it: [-1, 1] for images (the released code's
+            pixel clamp), the standardised data's range plus one unit for tables.
         n_iter: cooperative iterations (one batch each).
         batch_size: samples per iteration.
         flow_lr, energy_lr: Adam learning rates (the paper: 1e-4 both).
@@ -158,8 +161,15 @@ class CoopFlow(DensityMixin, BaseEstimator):
             )
 
     def _build_part(
-        self, kind: str, spec: Any, params: Mapping[str, Any] | None, *args: Any
+        self,
+        kind: str,
+        spec: Any,
+        params: Mapping[str, Any] | None,
+        *args: Any,
+        defaults: Mapping[str, Any] | None = None,
     ) -> Any:
+        """Build one part from its spec; ``defaults`` fill parameters that the factory
+        names explicitly and that ``params`` leave unset."""
         params = dict(params or {})
         if isinstance(spec, str):
             factory = registry.resolve(kind, spec).factory
@@ -173,15 +183,16 @@ class CoopFlow(DensityMixin, BaseEstimator):
             raise TypeError(
                 f"{kind} must be a registered name, a factory or a built part; got {spec!r}."
             )
+        accepted = inspect.signature(factory).parameters
+        for name, value in (defaults or {}).items():
+            if name in accepted:
+                params.setdefault(name, value)
         return factory(*args, **params)
 
     def _build_parts(self, scaler: Scaler, seed: int) -> tuple[Flow, nn.Module, Sampler]:
         auto = _AUTO_PARTS[scaler.kind]
         flow_spec = auto["flow"] if self.flow == "auto" else self.flow
         energy_spec = auto["energy"] if self.energy == "auto" else self.energy
-        sampler_params = dict(self.sampler_params or {})
-        if isinstance(self.sampler, str):
-            sampler_params.setdefault("bounds", scaler.model_bounds)
         event_shape = scaler.event_shape
         # Parameter initialisation in torch draws from the global generator: seed it inside
         # fork_rng, which restores the caller's global state on exit.
@@ -189,7 +200,9 @@ class CoopFlow(DensityMixin, BaseEstimator):
             torch.manual_seed(seed)
             flow = self._build_part("flow", flow_spec, self.flow_params, event_shape)
             energy = self._build_part("energy", energy_spec, self.energy_params, event_shape)
-        sampler = self._build_part("sampler", self.sampler, sampler_params)
+        sampler = self._build_part(
+            "sampler", self.sampler, self.sampler_params, defaults={"bounds": scaler.model_bounds}
+        )
         if not isinstance(flow, Flow):
             raise TypeError(f"flow must build a coopkit.flows.Flow; got {type(flow).__name__}.")
         return flow, energy, sampler

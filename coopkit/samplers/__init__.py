@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from coopkit.hookspecs import Register, hookimpl
 from coopkit.samplers.base import Sampler, SampleResult
-from coopkit.samplers.langevin import LangevinSampler, langevin
+from coopkit.samplers.langevin import LangevinSampler
 
 __all__ = ["LangevinSampler", "SampleResult", "Sampler"]
 
@@ -13,6 +13,6 @@ __all__ = ["LangevinSampler", "SampleResult", "Sampler"]
 def register_samplers(register: Register) -> None:
     register(
         "langevin",
-        langevin,
+        LangevinSampler,
         description="short-run Langevin flow (noise-free by default, as released)",
     )

@@ -101,8 +101,3 @@ class LangevinSampler(Sampler):
             stats["grad_norm"] = grad_norm.item() / self.n_steps
             stats["energy_drop"] = (first - last).mean().item()
         return SampleResult(x, stats)
-
-
-def langevin(**params: object) -> LangevinSampler:
-    """Registered factory of the ``langevin`` sampler."""
-    return LangevinSampler(**params)  # type: ignore[arg-type]
