@@ -31,7 +31,7 @@ def image_grid(images: np.ndarray, n_columns: int | None = None) -> np.ndarray:
 
     Example:
         >>> image_grid(np.zeros((6, 8, 8)), n_columns=3).shape
-        (17, 35)
+        (19, 28)
     """
     if images.ndim == 4:
         images = images.transpose(0, 2, 3, 1)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from coopkit.hookspecs import Register, hookimpl
 from coopkit.samplers.base import Sampler, SampleResult
 from coopkit.samplers.langevin import LangevinSampler
+from coopkit.samplers.mala import MALASampler
 
-__all__ = ["LangevinSampler", "SampleResult", "Sampler"]
+__all__ = ["LangevinSampler", "MALASampler", "SampleResult", "Sampler"]
 
 
 @hookimpl
@@ -15,4 +16,9 @@ def register_samplers(register: Register) -> None:
         "langevin",
         LangevinSampler,
         description="short-run Langevin flow (noise-free by default, as released)",
+    )
+    register(
+        "mala",
+        MALASampler,
+        description="Metropolis-adjusted Langevin, exact for exp(-E), optional step adaptation",
     )

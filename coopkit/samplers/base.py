@@ -31,10 +31,14 @@ class Sampler:
     """Base class of coopkit's samplers. Subclasses implement :meth:`__call__`.
 
     ``step_size`` is public and mutable: the training loop may shrink it (for example
-    after a divergence).
+    after a divergence). ``metropolis_corrected`` says whether the chains leave
+    ``exp(-E)`` exactly invariant (a Metropolis–Hastings accept/reject step, as in MALA
+    or HMC) rather than only approximately (unadjusted Langevin); the conformance
+    checks of :mod:`coopkit.testing` choose their statistical tests by it.
     """
 
     step_size: float
+    metropolis_corrected: bool = False
 
     def __call__(
         self,
