@@ -27,6 +27,8 @@ from torch import Tensor, nn
 from coopkit.flows.base import Flow
 from coopkit.samplers.base import Sampler
 
+Precision = Literal["float32", "bfloat16"]
+
 
 class TrainingDivergedError(RuntimeError):
     """A loss or energy became NaN or infinite; the weights of the last good step are kept."""
@@ -61,8 +63,33 @@ class TrainingConfig:
     flow_grad_clip: float | None = 1.0
     pretrain_iter: int = 0
     dequantize_width: float = 0.0
+    precision: Precision = "float32"
+    compile: bool = False
     proposal: Literal["flow", "noise"] = "flow"
     noise_bounds: tuple[float, float] = (-1.0, 1.0)
+
+
+class EnergyRunner(nn.Module):
+    """Runs an energy net in the chosen precision and, optionally, compiled.
+
+    ``bfloat16`` autocasts the energy net's forward pass (the Langevin loop's cost);
+    energies come back in ``float32`` and the chains stay ``float32``. The flow always
+    runs in ``float32``: its log-determinants sum thousands of terms and lose too much
+    in bfloat16. ``compile=True`` wraps the net in :func:`torch.compile`; compiled
+    graphs do not support double backward, so reconstruction uses the plain net.
+    """
+
+    def __init__(self, energy: nn.Module, precision: Precision = "float32", compile: bool = False):
+        super().__init__()
+        self.energy = energy
+        self.precision = precision
+        self.compiled = torch.compile(energy) if compile else energy
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.precision == "float32":
+            return self.compiled(x)
+        with torch.autocast(x.device.type, dtype=torch.bfloat16):
+            return self.compiled(x).float()
 
 
 @torch.no_grad()
@@ -115,6 +142,7 @@ class CoopTrainer:
     ) -> None:
         self.flow = flow
         self.energy = energy
+        self.run_energy = EnergyRunner(energy, config.precision, config.compile)
         self.sampler = sampler
         self.data = data
         self.config = config
@@ -178,11 +206,11 @@ class CoopTrainer:
         """One cooperative iteration (steps 1-4 of the module docstring)."""
         x_data = self._dequantize(batch)
         proposal = self.propose(x_data.shape[0])
-        result = self.sampler(self.energy, proposal, generator=self.generator)
+        result = self.sampler(self.run_energy, proposal, generator=self.generator)
         revised = result.x
 
-        energy_data = self.energy(x_data).mean()
-        energy_revised = self.energy(revised).mean()
+        energy_data = self.run_energy(x_data).mean()
+        energy_revised = self.run_energy(revised).mean()
         energy_loss = energy_data - energy_revised
         self._check_finite(energy_loss, "energy")
         self.energy_optimizer.zero_grad(set_to_none=True)

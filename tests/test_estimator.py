@@ -184,3 +184,37 @@ def test_revised_samples_beat_proposals_and_an_untrained_model() -> None:
     assert revised < 0.8 * proposals
     assert revised < 0.6 * baseline
     assert floor < revised
+
+
+def test_bfloat16_precision_runs_the_energy_in_bfloat16(table: np.ndarray) -> None:
+    model = CoopFlow(precision="bfloat16", **FAST).fit(table)
+    seen = []
+    handle = model.energy_.net[1].register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    energies = model._runner()(torch.zeros(3, 2))
+    handle.remove()
+    assert seen == [torch.bfloat16]
+    assert energies.dtype == torch.float32
+    reference = CoopFlow(**FAST).fit(table)
+    assert not np.array_equal(model.sample(4, random_state=0), reference.sample(4, random_state=0))
+
+
+def test_precision_and_compile_are_validated(table: np.ndarray) -> None:
+    with pytest.raises(ValueError, match="precision must be 'float32' or 'bfloat16'"):
+        CoopFlow(precision="fp8", **FAST).fit(table)
+    with pytest.raises(ValueError, match="compile must be True or False"):
+        CoopFlow(compile="yes", **FAST).fit(table)
+
+
+def test_compiled_energy_gives_the_same_samples(table: np.ndarray) -> None:
+    """torch.compile on a CPU (about 20 s to compile): same numbers as eager, to float tolerance."""
+    params = {
+        **FAST,
+        "energy_params": {"n_hidden": 1, "hidden_features": 8},
+        "sampler_params": {"n_steps": 2},
+    }
+    compiled = CoopFlow(compile=True, **params).fit(table)
+    eager = CoopFlow(**params).fit(table)
+    assert type(compiled._runner().compiled).__name__ == "OptimizedModule"
+    assert np.allclose(
+        compiled.sample(8, random_state=0), eager.sample(8, random_state=0), atol=1e-5
+    )
