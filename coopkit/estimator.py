@@ -17,6 +17,7 @@ from torch import nn
 from coopkit import registry
 from coopkit.data import Scaler, check_array, check_shape, fit_scaler
 from coopkit.flows.base import Flow
+from coopkit.inference import Reconstruction, chunked, log_partition, reconstruct
 from coopkit.samplers.base import Sampler
 from coopkit.training import CoopTrainer, EnergyRunner, TrainingConfig, propose
 
@@ -79,6 +80,10 @@ class CoopFlow(DensityMixin, BaseEstimator):
             Langevin loop's cost) on any device; the flow stays float32.
         compile: run the energy net through :func:`torch.compile` in ``fit`` and
             ``sample`` (worth it on a GPU; on a CPU the first call compiles for a while).
+        n_partition_samples: flow samples for the importance-sampling estimate of the
+            energy model's ``log Z`` after ``fit``.
+        reconstruct_batch_size: samples optimised together by :meth:`reconstruct`,
+            :meth:`inpaint` and :meth:`interpolate`; bounds their memory.
         random_state: seed of a private ``torch.Generator``; torch's global seed is
             never touched.
         verbose: show a progress bar.
@@ -88,6 +93,8 @@ class CoopFlow(DensityMixin, BaseEstimator):
         history_: per iteration, ``flow_nll``, ``energy_data``, ``energy_revised``,
             ``revision`` (mean norm of the Langevin change) and the sampler's stats.
         n_iter_: iterations done, pre-training included.
+        log_partition_, log_partition_se_: the energy model's ``log Z`` in model units
+            and its standard error (importance sampling from the flow).
 
     Example:
         >>> from sklearn.datasets import make_moons
@@ -118,6 +125,8 @@ class CoopFlow(DensityMixin, BaseEstimator):
         device: str = "auto",
         precision: str = "float32",
         compile: bool = False,
+        n_partition_samples: int = 4096,
+        reconstruct_batch_size: int = 64,
         random_state: Any = None,
         verbose: bool = False,
     ) -> None:
@@ -139,13 +148,16 @@ class CoopFlow(DensityMixin, BaseEstimator):
         self.device = device
         self.precision = precision
         self.compile = compile
+        self.n_partition_samples = n_partition_samples
+        self.reconstruct_batch_size = reconstruct_batch_size
         self.random_state = random_state
         self.verbose = verbose
 
     def _validate_params(self, n_samples: int) -> None:
-        for name in ("n_iter", "batch_size", "warmup_iter", "pretrain_iter"):
+        positive = ("batch_size", "n_partition_samples", "reconstruct_batch_size")
+        for name in ("n_iter", "warmup_iter", "pretrain_iter", *positive):
             value = getattr(self, name)
-            low = 1 if name == "batch_size" else 0
+            low = 1 if name in positive else 0
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}; got {value!r}.")
         if self.n_iter + self.pretrain_iter == 0:
@@ -258,6 +270,9 @@ class CoopFlow(DensityMixin, BaseEstimator):
         self.history_ = trainer.history
         self._run(trainer)
         self.n_iter_ = trainer.iteration
+        self.log_partition_, self.log_partition_se_ = log_partition(
+            self._runner(), flow, self.n_partition_samples, torch.Generator().manual_seed(seed)
+        )
         return self
 
     def _run(self, trainer: CoopTrainer) -> None:
@@ -326,21 +341,211 @@ class CoopFlow(DensityMixin, BaseEstimator):
             chunks.append(x)
         return self._to_data(torch.cat(chunks))
 
-    def score_samples(self, X: Any) -> np.ndarray:
-        """Log-density of each sample of ``X`` under the flow, in data units, shape ``(n,)``.
+    def flow_score_samples(self, X: Any) -> np.ndarray:
+        """The flow's exact log-density ``log q_α(x)`` of each sample, in data units, ``(n,)``.
 
-        This is the flow's exact ``log q_α(x)``. The energy model's own density needs its
-        normalising constant, which a later version estimates. Integer-valued images are
-        scored at the centre of each level's dequantisation interval.
+        Integer-valued images are scored at the centre of each level's dequantisation
+        interval (width 1 in data units, so this approximates the level's log-probability).
         """
         V = self._to_model(X)
         with torch.no_grad():
-            log_q = torch.cat([self.flow_.log_prob(v) for v in V.split(_CHUNK)])
+            log_q = chunked(self.flow_.log_prob, V, _CHUNK)
         return log_q.cpu().double().numpy() + self.scaler_.log_abs_det()
 
+    def score_samples(self, X: Any) -> np.ndarray:
+        """The energy model's log-density ``-E_θ(x) - log Z`` of each sample, in data units.
+
+        ``log Z`` is :attr:`log_partition_`, estimated after ``fit`` by importance sampling
+        from the flow (its standard error is :attr:`log_partition_se_`). The flow's own
+        exact log-density is :meth:`flow_score_samples`. Returns ``(n,)``.
+        """
+        V = self._to_model(X)
+        with torch.no_grad():
+            energies = chunked(self._runner(), V, _CHUNK)
+        log_p = -energies.cpu().double().numpy() - self.log_partition_
+        return log_p + self.scaler_.log_abs_det()
+
     def score(self, X: Any, y: None = None) -> float:
-        """Mean log-density of ``X`` (see :meth:`score_samples`)."""
+        """Mean log-density of ``X`` under the energy model (see :meth:`score_samples`)."""
         return float(np.mean(self.score_samples(X)))
+
+    def transform(self, X: Any) -> np.ndarray:
+        """The flow's latent codes ``z = g_α⁻¹(x)``, shaped like ``X``.
+
+        Example:
+            >>> from coopkit.datasets import moons
+            >>> model = CoopFlow(n_iter=2, batch_size=32, random_state=0).fit(moons(64, 0))
+            >>> X = moons(5, 1)
+            >>> bool(np.allclose(model.inverse_transform(model.transform(X)), X, atol=1e-5))
+            True
+        """
+        V = self._to_model(X)
+        with torch.no_grad():
+            Z = chunked(lambda v: self.flow_(v)[0], V, _CHUNK)
+        return Z.cpu().double().numpy().reshape(len(V), *self.scaler_.input_shape)
+
+    def inverse_transform(self, Z: Any) -> np.ndarray:
+        """Data ``x = g_α(z)`` of latent codes shaped like the training samples (no Langevin)."""
+        check_is_fitted(self)
+        Z = check_array(Z, name="Z")
+        check_shape(Z, self.scaler_, name="Z")
+        z = torch.as_tensor(Z, dtype=torch.float32, device=self.device_)
+        with torch.no_grad():
+            V = chunked(
+                lambda v: self.flow_.inverse(v)[0],
+                z.reshape(len(z), *self.flow_.event_shape),
+                _CHUNK,
+            )
+        return self._to_data(V)
+
+    def _reconstruct(
+        self,
+        target: torch.Tensor,
+        x0: torch.Tensor,
+        mask: torch.Tensor | None,
+        n_iter: int,
+        lr: float,
+        seed: int,
+    ) -> Reconstruction:
+        if not isinstance(n_iter, (int, np.integer)) or n_iter < 0:
+            raise ValueError(f"n_iter must be a non-negative integer; got {n_iter!r}.")
+        if not lr > 0:
+            raise ValueError(f"lr must be positive; got {lr!r}.")
+        energy = EnergyRunner(self.energy_, self.precision)
+        parts = []
+        for i in range(0, len(target), self.reconstruct_batch_size):
+            rows = slice(i, i + self.reconstruct_batch_size)
+            parts.append(
+                reconstruct(
+                    energy,
+                    self.sampler_,
+                    target[rows],
+                    x0[rows],
+                    mask=None if mask is None else mask[rows],
+                    n_iter=n_iter,
+                    lr=lr,
+                    bounds=self.scaler_.model_bounds,
+                    seed=seed,
+                )
+            )
+        return Reconstruction(
+            *(
+                torch.cat([getattr(p, f) for p in parts])
+                for f in ("x0", "x", "initial_error", "error")
+            )
+        )
+
+    def reconstruct(
+        self,
+        X: Any,
+        n_iter: int = 200,
+        lr: float = 0.01,
+        *,
+        init: str = "inverse",
+        random_state: Any = None,
+        return_error: bool = False,
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        """Reconstruct ``X`` with the generator "flow, then Langevin flow" (DESIGN §1).
+
+        Optimises the Langevin flow's input ``x0`` by Adam on ``‖x − L(x0)‖²`` (model
+        units), back-propagating through every Langevin step. ``init="inverse"`` starts
+        at ``x0 = g_α(g_α⁻¹(x))`` (which is ``x`` itself, the flow being invertible): the
+        generator's input that the flow maps to ``x``, so the descent only has to undo
+        the Langevin revision and converges fastest. ``init="sample"`` starts from a flow
+        sample, as when asking whether the generator can reach ``x`` at all.
+
+        Memory grows linearly with the number of Langevin steps (the graph of every step
+        is kept); batches of ``reconstruct_batch_size`` samples bound it.
+
+        Returns:
+            The reconstructions, shaped like ``X``; with ``return_error=True`` also the
+            per-sample squared error ``(n,)`` in model units.
+        """
+        target = self._to_model(X)
+        if init == "inverse":
+            x0 = target
+        elif init == "sample":
+            x0 = propose(self.flow_, len(target), self._generator(random_state))
+        else:
+            raise ValueError(f"init must be 'inverse' or 'sample'; got {init!r}.")
+        result = self._reconstruct(target, x0, None, n_iter, lr, _seed(random_state))
+        recon = self._to_data(result.x)
+        return (recon, result.error.cpu().double().numpy()) if return_error else recon
+
+    def inpaint(
+        self,
+        X: Any,
+        mask: Any,
+        n_completions: int = 4,
+        n_iter: int = 200,
+        lr: float = 0.01,
+        *,
+        random_state: Any = None,
+    ) -> np.ndarray:
+        """Complete the unobserved entries of ``X``; several completions per sample.
+
+        ``mask`` is 1 where ``X`` is observed, shaped like ``X`` or like one sample. Each
+        completion starts the Langevin flow's input from a different flow sample (with
+        the observed entries set to the data) and fits it on the observed entries only;
+        the observed entries of the output are those of ``X``, exactly.
+
+        Returns:
+            ``(n, n_completions, *sample_shape)`` array.
+        """
+        target = self._to_model(X)
+        observed = np.broadcast_to(np.asarray(mask), np.shape(X)).astype(bool)
+        if not isinstance(n_completions, (int, np.integer)) or n_completions < 1:
+            raise ValueError(f"n_completions must be a positive integer; got {n_completions!r}.")
+        m = torch.as_tensor(
+            observed.reshape(target.shape), dtype=target.dtype, device=target.device
+        )
+        n = len(target)
+        starts = propose(self.flow_, n * n_completions, self._generator(random_state))
+        starts = starts.reshape(n_completions, n, *target.shape[1:])
+        x0 = (m * target + (1 - m) * starts).reshape(-1, *target.shape[1:])
+        repeat = (n_completions,) + (1,) * (target.dim() - 1)
+        result = self._reconstruct(
+            target.repeat(repeat), x0, m.repeat(repeat), n_iter, lr, _seed(random_state)
+        )
+        completed = self._to_data(result.x).reshape(n_completions, *np.shape(X))
+        completed = np.where(observed, np.asarray(X, dtype=np.float64), completed)
+        return np.moveaxis(completed, 0, 1)
+
+    def interpolate(
+        self,
+        x_a: Any,
+        x_b: Any,
+        n_points: int = 8,
+        n_iter: int = 200,
+        lr: float = 0.01,
+        *,
+        random_state: Any = None,
+    ) -> np.ndarray:
+        """Interpolate between two samples through the generator's latent space.
+
+        Reconstructs both ends, maps their Langevin-flow inputs ``x0`` to latent codes
+        with the flow, interpolates the codes linearly, and decodes each with the flow
+        and then the Langevin flow. The end points equal :meth:`reconstruct`'s results.
+
+        Returns:
+            ``(n_points, *sample_shape)`` array.
+        """
+        if not isinstance(n_points, (int, np.integer)) or n_points < 2:
+            raise ValueError(f"n_points must be an integer >= 2; got {n_points!r}.")
+        ends = np.stack([np.asarray(x_a, dtype=np.float64), np.asarray(x_b, dtype=np.float64)])
+        seed = _seed(random_state)
+        result = self._reconstruct(
+            self._to_model(ends), self._to_model(ends), None, n_iter, lr, seed
+        )
+        with torch.no_grad():
+            z = self.flow_(result.x0)[0]
+            t = torch.linspace(0, 1, n_points, device=z.device).view(-1, *([1] * (z.dim() - 1)))
+            x0 = self.flow_.inverse((1 - t) * z[:1] + t * z[1:])[0].clamp(
+                *self.scaler_.model_bounds
+            )
+        generator = torch.Generator().manual_seed(seed)
+        x = self.sampler_(EnergyRunner(self.energy_, self.precision), x0, generator=generator).x
+        return self._to_data(x)
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "flow_")

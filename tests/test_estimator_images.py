@@ -45,12 +45,12 @@ def test_channel_first_images_and_inferred_8_bit_range() -> None:
     assert samples.max() <= 255
 
 
-def test_image_scores_are_log_probability_masses_of_levels(digits: np.ndarray) -> None:
+def test_flow_image_scores_are_log_probability_masses_of_levels(digits: np.ndarray) -> None:
     """With 17 levels per pixel, a level's interval has width 1 in data units, so the
     log-density at a level's centre approximates the log-probability of that level;
     it must be finite and equal the flow's log-density corrected by the scale."""
     model = CoopFlow(data_range=(0, 16), **SMALL).fit(digits)
-    scores = model.score_samples(digits[:3])
+    scores = model.flow_score_samples(digits[:3])
     assert scores.shape == (3,)
     assert np.isfinite(scores).all()
     import torch

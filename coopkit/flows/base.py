@@ -144,12 +144,15 @@ class Flow(Transform):
         generator: torch.Generator | None = None,
         temperature: float = 1.0,
     ) -> Tensor:
-        """Draw ``(n, *event_shape)`` samples by inverting ``z ~ N(0, temperature² I)``."""
+        """Draw ``(n, *event_shape)`` samples by inverting ``z ~ N(0, temperature² I)``.
+
+        ``z`` is drawn on the generator's device (a CPU generator gives the same
+        samples whatever device the flow is on), then moved to the flow's.
+        """
         ref = self._reference()
-        z = torch.randn(
-            (n, *self.event_shape), generator=generator, device=ref.device, dtype=ref.dtype
-        )
-        x, _ = self.inverse(z * temperature)
+        device = generator.device if generator is not None else ref.device
+        z = torch.randn((n, *self.event_shape), generator=generator, device=device)
+        x, _ = self.inverse(z.to(ref.device, ref.dtype) * temperature)
         return x
 
     @torch.no_grad()

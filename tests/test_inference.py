@@ -1,0 +1,177 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.exceptions import NotFittedError
+
+from coopkit import CoopFlow
+from coopkit.datasets import eight_gaussians
+from coopkit.inference import log_partition, reconstruct
+from coopkit.metrics import digits_split
+from coopkit.samplers import LangevinSampler
+
+DIGITS = {
+    "n_iter": 150,
+    "batch_size": 64,
+    "flow_lr": 1e-3,
+    "energy_lr": 1e-3,
+    "warmup_iter": 20,
+    "flow_params": {"hidden_channels": 16, "n_steps": 2},
+    "energy_params": {"n_f": 8},
+    "data_range": (0, 16),
+    "random_state": 0,
+}
+
+
+@pytest.fixture(scope="module")
+def digits_model() -> tuple[CoopFlow, np.ndarray]:
+    train, test, _, _ = digits_split()
+    return CoopFlow(**DIGITS).fit(train), test[:6]
+
+
+@pytest.fixture(scope="module")
+def table_model() -> CoopFlow:
+    params = {"batch_size": 256, "flow_lr": 1e-3, "energy_lr": 1e-3, "warmup_iter": 50}
+    return CoopFlow(n_iter=300, n_partition_samples=20_000, random_state=0, **params).fit(
+        eight_gaussians(2000, 0)
+    )
+
+
+def test_reconstruct_fits_the_input_of_the_langevin_flow() -> None:
+    """On a quadratic energy, one noise-free step maps x0 to (1 - s²/2) x0: the fit must
+    find x0 = x / (1 - s²/2), and the error must fall from its start."""
+    sampler = LangevinSampler(step_size=0.5, n_steps=1, max_change=None)
+    target = torch.tensor([[1.0, -2.0]])
+    result = reconstruct(
+        lambda x: 0.5 * (x**2).sum(dim=1), sampler, target, target, n_iter=500, lr=0.05
+    )
+    assert torch.allclose(result.x0, target / (1 - 0.125), atol=1e-3)
+    assert result.error.item() < 1e-5 < result.initial_error.item()
+
+
+def test_log_partition_of_a_gaussian_energy_is_exact_with_a_matching_flow() -> None:
+    """With E = ½‖x‖² and a flow that is the standard normal itself, every weight is
+    (2π)^{d/2}: the estimate is exact and its standard error zero."""
+    from coopkit.flows import RealNVP
+
+    flow = RealNVP((2,), n_layers=1)
+    flow.initialize(torch.randn(4096, 2, generator=torch.Generator().manual_seed(0)))
+    with torch.no_grad():
+        flow.chain.transforms[0].shift.zero_()
+        flow.chain.transforms[0].log_scale.zero_()
+        flow.chain.transforms[2].shift.zero_()
+        flow.chain.transforms[2].log_scale.zero_()
+    log_z, se = log_partition(
+        lambda x: 0.5 * (x**2).sum(dim=1), flow, 1000, torch.Generator().manual_seed(0)
+    )
+    assert log_z == pytest.approx(np.log(2 * np.pi), abs=1e-6)
+    assert se < 1e-6
+
+
+def test_log_partition_matches_numerical_integration_in_2d(table_model: CoopFlow) -> None:
+    """log Z from importance sampling against a Riemann sum of exp(-E) on a grid wide
+    enough that the Gaussian reference leaves nothing outside (e^{-E} < e^{-40} there)."""
+    grid = torch.linspace(-25, 25, 1001)
+    step = (grid[1] - grid[0]).item()
+    xx, yy = torch.meshgrid(grid, grid, indexing="ij")
+    points = torch.stack([xx.flatten(), yy.flatten()], dim=1)
+    with torch.no_grad():
+        energies = torch.cat([table_model.energy_(p) for p in points.split(50_000)]).double()
+    numerical = (torch.logsumexp(-energies, dim=0) + 2 * np.log(step)).item()
+    assert abs(table_model.log_partition_ - numerical) < max(
+        4 * table_model.log_partition_se_, 0.02
+    )
+    X = eight_gaussians(5, 3)
+    V = (X - table_model.scaler_.mean) / table_model.scaler_.scale
+    with torch.no_grad():
+        expected = -table_model.energy_(torch.as_tensor(V, dtype=torch.float32)).double().numpy()
+    expected += -table_model.log_partition_ + table_model.scaler_.log_abs_det()
+    assert np.allclose(table_model.score_samples(X), expected)
+
+
+def test_flow_score_samples_stays_the_flow_density(table_model: CoopFlow) -> None:
+    X = eight_gaussians(5, 3)
+    assert not np.allclose(table_model.flow_score_samples(X), table_model.score_samples(X))
+
+
+def test_transform_round_trip_on_tables_and_images(
+    table_model: CoopFlow, digits_model: tuple
+) -> None:
+    X = eight_gaussians(7, 4)
+    Z = table_model.transform(X)
+    assert Z.shape == (7, 2)
+    assert np.allclose(table_model.inverse_transform(Z), X, atol=1e-5)
+    model, test = digits_model
+    Z = model.transform(test)
+    assert Z.shape == test.shape
+    assert np.allclose(model.inverse_transform(Z), test, atol=1e-3)
+
+
+def test_reconstruction_error_falls_by_half_on_held_out_digits(digits_model: tuple) -> None:
+    model, test = digits_model
+    recon, error = model.reconstruct(test, n_iter=60, lr=0.02, return_error=True)
+    assert recon.shape == test.shape
+    start = model._reconstruct(
+        model._to_model(test), model._to_model(test), None, 0, 0.01, 0
+    ).initial_error
+    assert np.all(error <= 0.5 * start.numpy())
+
+
+def test_inpainting_keeps_observed_pixels_and_varies_the_rest(digits_model: tuple) -> None:
+    model, test = digits_model
+    mask = np.ones((8, 8))
+    mask[2:6, 2:6] = 0
+    completions = model.inpaint(test[:3], mask, n_completions=3, n_iter=20, random_state=0)
+    assert completions.shape == (3, 3, 8, 8)
+    observed = np.broadcast_to(mask.astype(bool), completions.shape)
+    assert np.array_equal(
+        completions[observed], np.broadcast_to(test[:3, None], completions.shape)[observed]
+    )
+    hole = completions[:, :, 2:6, 2:6]
+    assert np.abs(hole[:, 0] - hole[:, 1]).max() > 0.5
+    assert hole.min() >= 0
+    assert hole.max() <= 16
+
+
+def test_interpolation_ends_are_the_reconstructions(digits_model: tuple) -> None:
+    model, test = digits_model
+    path = model.interpolate(test[0], test[1], n_points=5, n_iter=20, random_state=0)
+    assert path.shape == (5, 8, 8)
+    ends = model.reconstruct(test[:2], n_iter=20, random_state=0)
+    assert np.allclose(path[[0, -1]], ends, atol=1e-3)
+    assert not np.allclose(path[2], path[0], atol=0.5)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda m: m.transform(np.zeros((2, 2))),
+        lambda m: m.inverse_transform(np.zeros((2, 2))),
+        lambda m: m.reconstruct(np.zeros((2, 2))),
+        lambda m: m.inpaint(np.zeros((2, 2)), np.ones(2)),
+        lambda m: m.interpolate(np.zeros(2), np.ones(2)),
+        lambda m: m.score_samples(np.zeros((2, 2))),
+        lambda m: m.flow_score_samples(np.zeros((2, 2))),
+    ],
+)
+def test_every_method_needs_fit(call) -> None:
+    with pytest.raises(NotFittedError):
+        call(CoopFlow())
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda m: m.transform(np.zeros((2, 3))),
+        lambda m: m.inverse_transform(np.zeros((2, 3))),
+        lambda m: m.reconstruct(np.zeros((2, 3)), n_iter=1),
+        lambda m: m.inpaint(np.zeros((2, 3)), np.ones(3), n_iter=1),
+        lambda m: m.interpolate(np.zeros(3), np.ones(3), n_iter=1),
+    ],
+)
+def test_wrong_shapes_are_named(table_model: CoopFlow, call) -> None:
+    with pytest.raises(
+        ValueError, match=r"shape \(3,\), but the model was fitted on samples of shape \(2,\)"
+    ):
+        call(table_model)
