@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 DEMOS: dict[str, dict[str, Any]] = {
     "digits": {
         "n_iter": 600,
@@ -34,6 +36,9 @@ DEMOS: dict[str, dict[str, Any]] = {
 }
 
 
+DEMO_RECONSTRUCT_ITER = 100
+
+
 def _load_demo_data(name: str) -> tuple[Any, Any]:
     if name == "digits":
         from coopkit.metrics import digits_split
@@ -47,7 +52,8 @@ def _load_demo_data(name: str) -> tuple[Any, Any]:
 
 def run_demo(data: str, out: Path, n_iter: int | None, seed: int, verbose: bool) -> dict[str, Any]:
     """Train on ``data``, write ``samples.png``, ``training.png`` and ``model.pkl`` into
-    ``out``; return the paths and the sample-quality numbers."""
+    ``out`` (for digits also ``reconstructions.png``, ``inpaintings.png`` and
+    ``interpolation.png``); return the paths and the sample-quality numbers."""
     from coopkit import CoopFlow, metrics
     from coopkit.files import atomic_path
     from coopkit.plots import save_panels, save_training_curves
@@ -80,11 +86,47 @@ def run_demo(data: str, out: Path, n_iter: int | None, seed: int, verbose: bool)
     value_range = settings.get("data_range")
     with atomic_path(out / "model.pkl") as tmp:
         tmp.write_bytes(pickle.dumps(model))
-    return {
+    written = {
         "samples": save_panels(out / "samples.png", panels, value_range),
         "training": save_training_curves(out / "training.png", model.history_),
         "model": out / "model.pkl",
-        **quality,
+    }
+    if data == "digits":
+        written.update(_digits_uses(model, test, out, seed))
+    return {**written, **quality}
+
+
+def _digits_uses(model: Any, test: np.ndarray, out: Path, seed: int) -> dict[str, Path]:
+    """Pictures of reconstruction, inpainting of a masked square, and interpolation."""
+    from coopkit.plots import save_panels
+
+    originals = test[:8]
+    recon = model.reconstruct(originals, n_iter=DEMO_RECONSTRUCT_ITER, random_state=seed)
+    mask = np.ones((8, 8))
+    mask[2:6, 2:6] = 0
+    completions = model.inpaint(
+        originals[:4], mask, n_completions=3, n_iter=DEMO_RECONSTRUCT_ITER, random_state=seed
+    )
+    masked = np.where(mask.astype(bool), originals[:4], 0.0)
+    strip = model.interpolate(
+        test[0], test[1], n_points=8, n_iter=DEMO_RECONSTRUCT_ITER, random_state=seed
+    )
+    value_range = (0, 16)
+    return {
+        "reconstructions": save_panels(
+            out / "reconstructions.png",
+            [("held-out digits", originals), ("reconstructions", recon)],
+            value_range,
+        ),
+        "inpaintings": save_panels(
+            out / "inpaintings.png",
+            [("observed (square masked)", masked)]
+            + [(f"completion {i + 1}", completions[:, i]) for i in range(3)],
+            value_range,
+        ),
+        "interpolation": save_panels(
+            out / "interpolation.png", [("interpolation", strip)], value_range, n_columns=8
+        ),
     }
 
 

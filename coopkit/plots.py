@@ -57,12 +57,14 @@ def save_panels(
     path: str | Path,
     panels: Sequence[tuple[str, np.ndarray]],
     value_range: tuple[float, float] | None = None,
+    n_columns: int | None = None,
 ) -> Path:
     """One figure with a panel per ``(title, samples)``: image grids for images, scatter
-    plots for 2-D tables. ``value_range`` fixes the grey scale of image panels."""
+    plots for 2-D tables. ``value_range`` fixes the grey scale of image panels and
+    ``n_columns`` their grids' width (default: square grids)."""
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(4 * len(panels), 4.2))
+    figure = Figure(figsize=(4 * len(panels), 4.2 if n_columns is None else 2.0))
     axes = figure.subplots(1, len(panels), squeeze=False)[0]
     for ax, (title, samples) in zip(axes, panels, strict=True):
         if samples.ndim == 2:
@@ -70,7 +72,7 @@ def save_panels(
             ax.set_aspect("equal")
         else:
             low, high = value_range or (float(samples.min()), float(samples.max()))
-            ax.imshow(image_grid(samples), cmap="gray_r", vmin=low, vmax=high)
+            ax.imshow(image_grid(samples, n_columns), cmap="gray_r", vmin=low, vmax=high)
             ax.set_axis_off()
         ax.set_title(title)
     return _save(figure, Path(path))

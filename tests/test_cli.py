@@ -32,3 +32,13 @@ def test_help_and_bad_input(tmp_path: Path) -> None:
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines()[-1].startswith("coopkit: error: ")
     assert "zero iterations" in bad.stderr
+
+
+def test_digits_demo_writes_every_picture(tmp_path: Path) -> None:
+    result = coopkit("demo", "--n-iter", "2", "--out", "out", "--quiet", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    names = ["samples", "training", "reconstructions", "inpaintings", "interpolation"]
+    for name in names:
+        assert (tmp_path / "out" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+    assert "frechet revised:" in result.stdout
+    assert "frechet proposals:" in result.stdout
