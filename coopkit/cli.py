@@ -30,7 +30,7 @@ DEMOS: dict[str, dict[str, Any]] = {
         "n_iter": 800,
         "batch_size": 256,
         "flow_lr": 1e-3,
-        "energy_lr": 1e-3,
+        "energy_lr": 3e-3,
         "warmup_iter": 50,
     },
 }

@@ -29,13 +29,15 @@ def check_array(X: object, *, name: str = "X") -> np.ndarray:
         array = np.asarray(X)
     except Exception as exc:
         raise TypeError(f"{name} could not be converted to a numeric array: {exc}") from exc
-    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+    if array.dtype != object and not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
         raise TypeError(
             f"{name} must hold numbers; got dtype {array.dtype}. Convert it first, for example "
             f"with np.asarray({name}, dtype=float)."
         )
     if np.iscomplexobj(array):
-        raise TypeError(f"{name} must be real-valued; got complex dtype {array.dtype}.")
+        raise ValueError(
+            f"Complex data not supported: {name} has dtype {array.dtype}; pass real values."
+        )
     if array.ndim not in (2, 3, 4):
         raise ValueError(
             f"{name} must be a table (n_samples, n_features) or images (n, h, w) or "
@@ -44,6 +46,11 @@ def check_array(X: object, *, name: str = "X") -> np.ndarray:
         )
     if array.size == 0:
         raise ValueError(f"{name} is empty (shape {array.shape}); pass at least one sample.")
+    if array.dtype == object:
+        try:
+            array = array.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name} must hold numbers; {exc}") from exc
     if not np.isfinite(array).all():
         bad = int((~np.isfinite(array)).sum())
         raise ValueError(
@@ -187,6 +194,40 @@ class ImageScaler:
 
 
 Scaler = TableScaler | ImageScaler
+
+
+def scaler_to_dict(scaler: Scaler) -> dict[str, object]:
+    """Plain values (lists, floats, strings) that :func:`scaler_from_dict` rebuilds from."""
+    if isinstance(scaler, TableScaler):
+        return {
+            "kind": "table",
+            "mean": scaler.mean.tolist(),
+            "scale": scaler.scale.tolist(),
+            "model_bounds": list(scaler.model_bounds),
+        }
+    return {
+        "kind": "image",
+        "input_shape": list(scaler.input_shape),
+        "data_range": list(scaler.data_range),
+        "integer": scaler.integer,
+    }
+
+
+def scaler_from_dict(state: dict[str, object]) -> Scaler:
+    """The scaler that :func:`scaler_to_dict` described."""
+    if state["kind"] == "table":
+        low, high = state["model_bounds"]  # type: ignore[misc]
+        return TableScaler(
+            np.asarray(state["mean"], dtype=np.float64),
+            np.asarray(state["scale"], dtype=np.float64),
+            (float(low), float(high)),
+        )
+    low, high = state["data_range"]  # type: ignore[misc]
+    return ImageScaler(
+        tuple(state["input_shape"]),  # type: ignore[arg-type]
+        (float(low), float(high)),
+        bool(state["integer"]),
+    )
 
 
 def fit_scaler(X: np.ndarray, data_range: tuple[float, float] | None = None) -> Scaler:

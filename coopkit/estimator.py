@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import copy
 import inspect
-from collections.abc import Mapping
+import json
+import math
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,17 +18,51 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from coopkit import registry
-from coopkit.data import Scaler, check_array, check_shape, fit_scaler
+from coopkit.data import (
+    Scaler,
+    check_array,
+    check_shape,
+    fit_scaler,
+    scaler_from_dict,
+    scaler_to_dict,
+)
 from coopkit.flows.base import Flow
-from coopkit.inference import Reconstruction, chunked, log_partition, reconstruct
+from coopkit.inference import Reconstruction, chunked, in_box, log_partition, reconstruct
+from coopkit.persistence import (
+    CHECKPOINT_NAME,
+    data_fingerprint,
+    read_checkpoint,
+    read_model,
+    to_json,
+    write_checkpoint,
+    write_model,
+)
 from coopkit.samplers.base import Sampler
-from coopkit.training import CoopTrainer, EnergyRunner, TrainingConfig, propose
+from coopkit.training import (
+    CoopTrainer,
+    EnergyRunner,
+    TrainingConfig,
+    TrainingDivergedError,
+    propose,
+    sampler_state,
+)
 
 _AUTO_PARTS = {
     "table": {"flow": "realnvp", "energy": "mlp"},
     "image": {"flow": "glow", "energy": "conv"},
 }
+# Tables have no released settings; a step of 0.3 moves chains enough per step for the
+# energy to teach the flow (0.03, the released value for images, lets the flow drift).
+_SAMPLER_DEFAULTS: dict[str, dict[str, Any]] = {"table": {"step_size": 0.3}, "image": {}}
 _CHUNK = 1024
+_SAVED_ATTRIBUTES = (
+    "n_iter_",
+    "n_features_in_",
+    "history_",
+    "stop_reason_",
+    "log_partition_",
+    "log_partition_se_",
+)
 
 
 def _seed(random_state: Any) -> int:
@@ -63,7 +100,9 @@ class CoopFlow(DensityMixin, BaseEstimator):
         flow_params, energy_params, sampler_params: keyword arguments of the factories.
             A sampler whose factory takes ``bounds`` gets the data's box in model units
             unless ``sampler_params`` set it: [-1, 1] for images (the released code's
-            pixel clamp), the standardised data's range plus one unit for tables.
+            pixel clamp), the standardised data's range plus one unit for tables. For
+            tables, a factory taking ``step_size`` gets 0.3 unless set (the released
+            0.03 is tuned to image energies; on tables it moves chains too little).
         n_iter: cooperative iterations (one batch each).
         batch_size: samples per iteration.
         flow_lr, energy_lr: Adam learning rates (the paper: 1e-4 both).
@@ -84,6 +123,15 @@ class CoopFlow(DensityMixin, BaseEstimator):
             energy model's ``log Z`` after ``fit``.
         reconstruct_batch_size: samples optimised together by :meth:`reconstruct`,
             :meth:`inpaint` and :meth:`interpolate`; bounds their memory.
+        on_divergence: ``"raise"``: a non-finite loss or gradient stops ``fit`` with
+            :class:`~coopkit.TrainingDivergedError`, keeping the last good weights;
+            ``"restore"``: keep those weights, halve the sampler's step size and repeat
+            the iteration (``history_["restored"]`` marks where).
+        warm_start: continue from the fitted state on the next ``fit``.
+        checkpoint_dir: folder for an atomic checkpoint of the whole training state
+            (``checkpoint.pt``) every ``checkpoint_every`` iterations and at the end;
+            ``fit(X, resume=path)`` continues from it.
+        checkpoint_every: iterations between checkpoints.
         random_state: seed of a private ``torch.Generator``; torch's global seed is
             never touched.
         verbose: show a progress bar.
@@ -93,6 +141,7 @@ class CoopFlow(DensityMixin, BaseEstimator):
         history_: per iteration, ``flow_nll``, ``energy_data``, ``energy_revised``,
             ``revision`` (mean norm of the Langevin change) and the sampler's stats.
         n_iter_: iterations done, pre-training included.
+        stop_reason_: ``"completed"``, or where training diverged or was interrupted.
         log_partition_, log_partition_se_: the energy model's ``log Z`` in model units
             and its standard error (importance sampling from the flow).
 
@@ -127,6 +176,10 @@ class CoopFlow(DensityMixin, BaseEstimator):
         compile: bool = False,
         n_partition_samples: int = 4096,
         reconstruct_batch_size: int = 64,
+        on_divergence: str = "raise",
+        warm_start: bool = False,
+        checkpoint_dir: str | None = None,
+        checkpoint_every: int = 100,
         random_state: Any = None,
         verbose: bool = False,
     ) -> None:
@@ -150,11 +203,20 @@ class CoopFlow(DensityMixin, BaseEstimator):
         self.compile = compile
         self.n_partition_samples = n_partition_samples
         self.reconstruct_batch_size = reconstruct_batch_size
+        self.on_divergence = on_divergence
+        self.warm_start = warm_start
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
         self.random_state = random_state
         self.verbose = verbose
 
     def _validate_params(self, n_samples: int) -> None:
-        positive = ("batch_size", "n_partition_samples", "reconstruct_batch_size")
+        positive = (
+            "batch_size",
+            "n_partition_samples",
+            "reconstruct_batch_size",
+            "checkpoint_every",
+        )
         for name in ("n_iter", "warmup_iter", "pretrain_iter", *positive):
             value = getattr(self, name)
             low = 1 if name in positive else 0
@@ -168,6 +230,10 @@ class CoopFlow(DensityMixin, BaseEstimator):
             raise ValueError(f"precision must be 'float32' or 'bfloat16'; got {self.precision!r}.")
         if not isinstance(self.compile, bool):
             raise ValueError(f"compile must be True or False; got {self.compile!r}.")
+        if self.on_divergence not in ("raise", "restore"):
+            raise ValueError(
+                f"on_divergence must be 'raise' or 'restore'; got {self.on_divergence!r}."
+            )
         if self.proposal not in ("flow", "noise"):
             raise ValueError(f"proposal must be 'flow' or 'noise'; got {self.proposal!r}.")
         for name in ("flow_lr", "energy_lr"):
@@ -213,10 +279,18 @@ class CoopFlow(DensityMixin, BaseEstimator):
                 params.setdefault(name, value)
         return factory(*args, **params)
 
+    def _part_specs(self, kind: str) -> dict[str, Any]:
+        """The flow, energy and sampler specs with ``"auto"`` resolved for ``kind``."""
+        auto = _AUTO_PARTS[kind]
+        return {
+            "flow": auto["flow"] if self.flow == "auto" else self.flow,
+            "energy": auto["energy"] if self.energy == "auto" else self.energy,
+            "sampler": self.sampler,
+        }
+
     def _build_parts(self, scaler: Scaler, seed: int) -> tuple[Flow, nn.Module, Sampler]:
-        auto = _AUTO_PARTS[scaler.kind]
-        flow_spec = auto["flow"] if self.flow == "auto" else self.flow
-        energy_spec = auto["energy"] if self.energy == "auto" else self.energy
+        specs = self._part_specs(scaler.kind)
+        flow_spec, energy_spec = specs["flow"], specs["energy"]
         event_shape = scaler.event_shape
         # Parameter initialisation in torch draws from the global generator: seed it inside
         # fork_rng, which restores the caller's global state on exit.
@@ -224,30 +298,14 @@ class CoopFlow(DensityMixin, BaseEstimator):
             torch.manual_seed(seed)
             flow = self._build_part("flow", flow_spec, self.flow_params, event_shape)
             energy = self._build_part("energy", energy_spec, self.energy_params, event_shape)
-        sampler = self._build_part(
-            "sampler", self.sampler, self.sampler_params, defaults={"bounds": scaler.model_bounds}
-        )
+        defaults = {"bounds": scaler.model_bounds, **_SAMPLER_DEFAULTS[scaler.kind]}
+        sampler = self._build_part("sampler", self.sampler, self.sampler_params, defaults=defaults)
         if not isinstance(flow, Flow):
             raise TypeError(f"flow must build a coopkit.flows.Flow; got {type(flow).__name__}.")
         return flow, energy, sampler
 
-    def fit(self, X: Any, y: None = None) -> CoopFlow:
-        """Train the flow and the energy net cooperatively on ``X``.
-
-        Args:
-            X: ``(n, d)`` table, or images ``(n, h, w)`` / ``(n, c, h, w)``.
-            y: ignored.
-        """
-        X = check_array(X)
-        self._validate_params(X.shape[0])
-        device = _resolve_device(self.device)
-        scaler = fit_scaler(X, self.data_range)
-        seed = _seed(self.random_state)
-        flow, energy, sampler = self._build_parts(scaler, seed)
-        flow, energy = flow.to(device), energy.to(device)
-        generator = torch.Generator().manual_seed(seed)
-        data = torch.as_tensor(scaler.to_model(X), dtype=torch.float32, device=device)
-        config = TrainingConfig(
+    def _config(self, scaler: Scaler) -> TrainingConfig:
+        return TrainingConfig(
             n_iter=self.n_iter,
             batch_size=self.batch_size,
             flow_lr=self.flow_lr,
@@ -260,35 +318,205 @@ class CoopFlow(DensityMixin, BaseEstimator):
             noise_bounds=scaler.model_bounds,
             precision=self.precision,
             compile=self.compile,
+            on_divergence=self.on_divergence,
         )
-        trainer = CoopTrainer(flow, energy, sampler, data, config, generator)
-        trainer.initialize()
-        self._energy_runner = trainer.run_energy
-        self.scaler_, self.device_ = scaler, device
-        self.flow_, self.energy_, self.sampler_ = flow, energy, sampler
-        self.n_features_in_ = int(np.prod(X.shape[1:]))
-        self.history_ = trainer.history
-        self._run(trainer)
-        self.n_iter_ = trainer.iteration
-        self.log_partition_, self.log_partition_se_ = log_partition(
-            self._runner(), flow, self.n_partition_samples, torch.Generator().manual_seed(seed)
-        )
+
+    def fit(self, X: Any, y: None = None, *, resume: str | Path | None = None) -> CoopFlow:
+        """Train the flow and the energy net cooperatively on ``X``.
+
+        With ``warm_start=True`` and a fitted estimator, training continues from the
+        fitted state up to ``pretrain_iter + n_iter`` iterations in all; with ``resume``
+        it continues from a checkpoint file written by an earlier fit (``checkpoint_dir``).
+        Either way the result is the one an uninterrupted run with the same seed gives.
+
+        If training diverges (:class:`~coopkit.training.TrainingDivergedError`) or is
+        interrupted (``KeyboardInterrupt``), the exception propagates, and the estimator
+        is left fitted with the iterations done so far: ``history_`` ends at the last
+        completed iteration and ``stop_reason_`` says what happened.
+
+        Args:
+            X: ``(n, d)`` table, or images ``(n, h, w)`` / ``(n, c, h, w)``.
+            y: ignored.
+            resume: a checkpoint file to continue from.
+        """
+        X = check_array(X)
+        if X.shape[0] < 2:
+            raise ValueError(
+                f"X has {X.shape[0]} sample; CoopFlow needs at least 2 samples to "
+                "standardise the data and learn from it."
+            )
+        self._validate_params(X.shape[0])
+        trainer = self._prepare(X, resume)
+        data = torch.as_tensor(self.scaler_.to_model(X), dtype=torch.float32, device=self.device_)
+        if trainer.iteration == 0 and not trainer.history:
+            trainer.initialize(data)
+        self.stop_reason_ = "running"
+        try:
+            self._run(trainer, data)
+            self.stop_reason_ = "completed"
+        except TrainingDivergedError as exc:
+            self.stop_reason_ = f"diverged at iteration {exc.iteration}"
+            raise
+        except KeyboardInterrupt:
+            self.stop_reason_ = f"interrupted at iteration {trainer.iteration}"
+            raise
+        finally:
+            self.n_iter_ = trainer.iteration
+            self.log_partition_, self.log_partition_se_ = log_partition(
+                self._runner(),
+                self.flow_,
+                self.n_partition_samples,
+                self._generator(0),
+                self.scaler_.model_bounds,
+            )
         return self
 
-    def _run(self, trainer: CoopTrainer) -> None:
-        if not self.verbose:
-            trainer.run()
-            return
-        from tqdm.auto import tqdm
+    def _prepare(self, X: np.ndarray, resume: str | Path | None) -> CoopTrainer:
+        """The trainer to run: continued (warm start), restored (resume) or new."""
+        if self.warm_start and resume is None and hasattr(self, "_trainer"):
+            check_shape(X, self.scaler_)
+            self._trainer.config = self._config(self.scaler_)
+            return self._trainer
+        checkpoint = read_checkpoint(resume, X) if resume is not None else None
+        device = _resolve_device(self.device)
+        if checkpoint is not None:
+            scaler = scaler_from_dict(checkpoint["scaler"])
+            check_shape(X, scaler)
+        else:
+            scaler = fit_scaler(X, self.data_range)
+        seed = _seed(self.random_state)
+        flow, energy, sampler = self._build_parts(scaler, seed)
+        trainer = CoopTrainer(
+            flow.to(device),
+            energy.to(device),
+            sampler,
+            self._config(scaler),
+            torch.Generator().manual_seed(seed),
+        )
+        if checkpoint is not None:
+            try:
+                trainer.load_state_dict(checkpoint["trainer"])
+            except (RuntimeError, KeyError, ValueError) as exc:
+                raise ValueError(
+                    f"Checkpoint {resume} does not fit this estimator's parts ({exc}); "
+                    "resume with the parameters of the run that wrote it."
+                ) from exc
+        self._trainer = trainer
+        self._energy_runner = trainer.run_energy
+        self.scaler_, self.device_ = scaler, device
+        self.flow_, self.energy_, self.sampler_ = trainer.flow, trainer.energy, trainer.sampler
+        self.n_features_in_ = int(np.prod(X.shape[1:]))
+        self.history_ = trainer.history
+        self._data_fingerprint = data_fingerprint(X)
+        return trainer
 
+    def _run(self, trainer: CoopTrainer, data: torch.Tensor) -> None:
+        callbacks: list[Callable[[CoopTrainer], None]] = []
+        if self.checkpoint_dir is not None:
+            callbacks.append(self._checkpoint)
         total = trainer.config.pretrain_iter + trainer.config.n_iter
-        with tqdm(total=total, desc="CoopFlow", unit="it") as bar:
+        if self.verbose:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=total, initial=trainer.iteration, desc="CoopFlow", unit="it")
 
             def progress(t: CoopTrainer) -> None:
                 bar.update(1)
-                bar.set_postfix(flow_nll=f"{t.history['flow_nll'][-1]:.3g}", refresh=False)
+                last = {k: v[-1] for k, v in t.history.items() if k in ("flow_nll", "revision")}
+                bar.set_postfix({k: f"{v:.3g}" for k, v in last.items()}, refresh=False)
 
-            trainer.run(progress)
+            callbacks.append(progress)
+        try:
+            trainer.run(data, lambda t: [callback(t) for callback in callbacks])
+        finally:
+            if self.verbose:
+                bar.close()
+
+    def _checkpoint(self, trainer: CoopTrainer) -> None:
+        total = trainer.config.pretrain_iter + trainer.config.n_iter
+        if trainer.iteration % self.checkpoint_every == 0 or trainer.iteration == total:
+            write_checkpoint(
+                Path(self.checkpoint_dir) / CHECKPOINT_NAME,
+                {
+                    "scaler": scaler_to_dict(self.scaler_),
+                    "trainer": trainer.state_dict(),
+                    "data": self._data_fingerprint,
+                },
+            )
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted model to one file, atomically.
+
+        Parameters are stored as JSON, the fitted state as plain values, the weights as
+        state dicts; :meth:`load` reads it without unpickling arbitrary objects. Parts
+        must be given by registered name. The optimisers' state is not kept: to continue
+        training later, use ``checkpoint_dir`` and ``fit(X, resume=...)``.
+        """
+        check_is_fitted(self)
+        specs = self._part_specs(self.scaler_.kind)
+        unnamed = [kind for kind, spec in specs.items() if not isinstance(spec, str)]
+        if unnamed:
+            raise ValueError(
+                f"save needs parts given by registered name; {', '.join(unnamed)} "
+                "is not. Register the part (coopkit.register_plugin) or pickle the model."
+            )
+        parts = {
+            kind: {"name": name, "origin": registry.resolve(kind, name).origin}
+            for kind, name in specs.items()
+        }
+        return write_model(
+            path,
+            {
+                "params": to_json(self.get_params(deep=False)),
+                "parts": parts,
+                "scaler": scaler_to_dict(self.scaler_),
+                "flow": {k: v.cpu() for k, v in self.flow_.state_dict().items()},
+                "energy": {k: v.cpu() for k, v in self.energy_.state_dict().items()},
+                "sampler": sampler_state(self.sampler_),
+                "fitted": {name: getattr(self, name) for name in _SAVED_ATTRIBUTES},
+            },
+        )
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | None = None) -> CoopFlow:
+        """Read a model written by :meth:`save`, onto ``device`` (default: the saved
+        device when it is available here, else the CPU).
+
+        Raises:
+            ValueError: the file is corrupt or truncated, or not a coopkit model.
+            UnknownPartError: a part's plugin is not installed (the message names both).
+        """
+        payload = read_model(path)
+        params = json.loads(payload["params"])
+        if params.get("data_range") is not None:
+            params["data_range"] = tuple(params["data_range"])
+        model = cls(**params)
+        if device is None:
+            saved = str(params.get("device", "auto"))
+            device = saved if saved in ("auto", "cpu") or torch.cuda.is_available() else "cpu"
+        model.device = device
+        for kind, part in payload["parts"].items():
+            try:
+                registry.resolve(kind, part["name"])
+            except registry.UnknownPartError as exc:
+                raise registry.UnknownPartError(
+                    f"This model needs the {kind} {part['name']!r} from {part['origin']}, "
+                    f"which is not installed here; install {part['origin'].split()[0]!r} "
+                    f"and load again. ({exc})"
+                ) from exc
+        scaler = scaler_from_dict(payload["scaler"])
+        model.scaler_, model.device_ = scaler, _resolve_device(device)
+        flow, energy, sampler = model._build_parts(scaler, seed=0)
+        flow.load_state_dict(payload["flow"])
+        energy.load_state_dict(payload["energy"])
+        for name, value in payload["sampler"].items():
+            setattr(sampler, name, value)
+        model.flow_ = flow.to(model.device_)
+        model.energy_ = energy.to(model.device_)
+        model.sampler_ = sampler
+        for name, value in payload["fitted"].items():
+            setattr(model, name, value)
+        return model
 
     def _runner(self) -> EnergyRunner:
         """The fitted energy net in the estimator's precision, compiled once if asked."""
@@ -299,6 +527,9 @@ class CoopFlow(DensityMixin, BaseEstimator):
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
         state.pop("_energy_runner", None)
+        trainer = state.pop("_trainer", None)
+        if trainer is not None and not self.compile:
+            state["_trainer"] = trainer
         return state
 
     def _generator(self, random_state: Any) -> torch.Generator:
@@ -355,14 +586,18 @@ class CoopFlow(DensityMixin, BaseEstimator):
     def score_samples(self, X: Any) -> np.ndarray:
         """The energy model's log-density ``-E_θ(x) - log Z`` of each sample, in data units.
 
-        ``log Z`` is :attr:`log_partition_`, estimated after ``fit`` by importance sampling
-        from the flow (its standard error is :attr:`log_partition_se_`). The flow's own
-        exact log-density is :meth:`flow_score_samples`. Returns ``(n,)``.
+        The energy model's support is the box its chains are kept in (``[-1, 1]`` for
+        images in model units; the training data's range plus one standard deviation
+        for tables): samples outside it score ``-inf``. ``log Z`` is
+        :attr:`log_partition_`, estimated after ``fit`` by importance sampling from the
+        flow (standard error :attr:`log_partition_se_`). The flow's own exact
+        log-density is :meth:`flow_score_samples`. Returns ``(n,)``.
         """
         V = self._to_model(X)
         with torch.no_grad():
-            energies = chunked(self._runner(), V, _CHUNK)
-        log_p = -energies.cpu().double().numpy() - self.log_partition_
+            energies = chunked(self._runner(), V, _CHUNK).double()
+        energies = energies.masked_fill(~in_box(V, self.scaler_.model_bounds), math.inf)
+        log_p = -energies.cpu().numpy() - self.log_partition_
         return log_p + self.scaler_.log_abs_det()
 
     def score(self, X: Any, y: None = None) -> float:

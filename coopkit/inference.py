@@ -97,21 +97,52 @@ def chunked(fn: Callable[[Tensor], Tensor], x: Tensor, size: int) -> Tensor:
     return torch.cat([fn(part) for part in x.split(size)])
 
 
+def in_box(x: Tensor, bounds: tuple[float, float]) -> Tensor:
+    """``(n,)`` mask of the samples of ``x`` whose every entry lies in ``bounds``."""
+    return ((x >= bounds[0]) & (x <= bounds[1])).flatten(1).all(dim=1)
+
+
 @torch.no_grad()
 def log_partition(
-    energy: Energy, flow: Flow, n_samples: int, generator: torch.Generator, chunk: int = 1024
+    energy: Energy,
+    flow: Flow,
+    n_samples: int,
+    generator: torch.Generator,
+    bounds: tuple[float, float],
+    uniform_fraction: float = 0.1,
+    chunk: int = 1024,
 ) -> tuple[float, float]:
-    """Importance-sampling estimate of ``log Z`` of ``exp(-E)`` with the flow as proposal.
+    """Importance-sampling estimate of ``log Z`` of ``exp(-E)`` on the box ``bounds``.
 
-    Returns ``(log Z, standard error)``; the standard error is that of the delta method,
-    ``sd(w) / (√N · mean(w))`` for the weights ``w = exp(-E(x) - log q(x))``. ``Z`` is the
-    integral over the flow's support (all of space for tables; for image flows the open
-    box their output map reaches).
+    The energy model lives where its chains live: the samplers keep them in ``bounds``,
+    and nothing trains the energy outside, where it may fall arbitrarily. So
+    ``Z = ∫_box exp(-E(x)) dx``. The proposal is the defensive mixture
+    ``π = (1 - ε) q_flow + ε U(box)`` (Hesterberg, 1995), with ``ε = uniform_fraction``
+    of the samples drawn uniformly: the flow alone concentrates on the data and would
+    miss low-energy regions of the box it never visits, an error the standard error
+    cannot show. Weights are ``w = 1_box(x) exp(-E(x)) / π(x)``. Returns
+    ``(log Z, standard error)``, the latter ``sd(w) / (√N · mean(w))`` (delta method).
     """
+    low, high = bounds
+    d = math.prod(flow.event_shape)
+    log_uniform = -d * math.log(high - low)
+    n_uniform = round(uniform_fraction * n_samples)
     log_weights = []
     for start in range(0, n_samples, chunk):
-        x = flow.sample(min(chunk, n_samples - start), generator=generator)
-        log_weights.append(-energy(x).double() - flow.log_prob(x).double())
+        m = min(chunk, n_samples - start)
+        x = flow.sample(m, generator=generator)
+        uniform = torch.arange(start, start + m, device=x.device) < n_uniform
+        if uniform.any():
+            u = torch.rand((int(uniform.sum()), *flow.event_shape), generator=generator)
+            x[uniform] = (low + (high - low) * u).to(x)
+        log_mix = flow.log_prob(x).double()
+        if uniform_fraction > 0:
+            log_mix = torch.logaddexp(
+                math.log1p(-uniform_fraction) + log_mix,
+                torch.full_like(log_mix, math.log(uniform_fraction) + log_uniform),
+            )
+        log_w = -energy(x).double() - log_mix
+        log_weights.append(log_w.masked_fill(~in_box(x, bounds), -math.inf))
     log_w = torch.cat(log_weights)
     log_z = torch.logsumexp(log_w, dim=0) - math.log(len(log_w))
     w = torch.exp(log_w - log_z)

@@ -17,9 +17,10 @@ This module never imports scikit-learn.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -65,6 +66,7 @@ class TrainingConfig:
     dequantize_width: float = 0.0
     precision: Precision = "float32"
     compile: bool = False
+    on_divergence: Literal["raise", "restore"] = "raise"
     proposal: Literal["flow", "noise"] = "flow"
     noise_bounds: tuple[float, float] = (-1.0, 1.0)
 
@@ -115,28 +117,46 @@ def propose(
     return flow.inverse(z.to(reference.device, reference.dtype))[0]
 
 
-def _warmup(iterations: int) -> Callable[[int], float]:
-    return lambda step: min(1.0, (step + 1) / iterations) if iterations > 0 else 1.0
+@dataclass(frozen=True)
+class LinearWarmup:
+    """Learning-rate factor ``min(1, (step + 1) / iterations)``; picklable, unlike a lambda."""
+
+    iterations: int
+
+    def __call__(self, step: int) -> float:
+        return min(1.0, (step + 1) / self.iterations) if self.iterations > 0 else 1.0
 
 
 class CoopTrainer:
     """Trains a flow and an energy net together; ``history`` holds one row per iteration.
 
+    The trainer holds every piece of state a run needs to continue exactly where it
+    stopped (weights, optimisers, warm-up schedules, the generator, the position in the
+    current pass over the data, the history): :meth:`state_dict` and
+    :meth:`load_state_dict` save and restore it, and :meth:`run` may be called again
+    with a larger ``n_iter`` (warm start) with the same result as one longer run.
+
+    No optimiser step is taken with a non-finite loss or gradient, so the weights are
+    always those of the last good iteration. On such a failure :meth:`run` raises
+    :class:`TrainingDivergedError`, or with ``on_divergence="restore"`` halves the
+    sampler's step size and repeats the iteration (``restored`` in the history says
+    where), at most ``max_restores`` times.
+
     Args:
         flow: the normalizing flow ``g_α``; data-dependent initialisation on the first batch.
         energy: the energy net ``E_θ``, ``(n, *event) -> (n,)``.
         sampler: the Langevin flow (any :class:`~coopkit.samplers.base.Sampler`).
-        data: ``(N, *event)`` training data in model units, on the training device.
         config: the hyper-parameters.
         generator: the source of all randomness (batches, latents, dequantisation, noise).
     """
+
+    max_restores = 10
 
     def __init__(
         self,
         flow: Flow,
         energy: nn.Module,
         sampler: Sampler,
-        data: Tensor,
         config: TrainingConfig,
         generator: torch.Generator,
     ) -> None:
@@ -144,7 +164,6 @@ class CoopTrainer:
         self.energy = energy
         self.run_energy = EnergyRunner(energy, config.precision, config.compile)
         self.sampler = sampler
-        self.data = data
         self.config = config
         self.generator = generator
         self.flow_optimizer = torch.optim.Adam(
@@ -154,21 +173,28 @@ class CoopTrainer:
             energy.parameters(), lr=config.energy_lr, betas=config.energy_betas
         )
         self.flow_scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.flow_optimizer, _warmup(config.warmup_iter)
+            self.flow_optimizer, LinearWarmup(config.warmup_iter)
         )
         self.energy_scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.energy_optimizer, _warmup(config.warmup_iter)
+            self.energy_optimizer, LinearWarmup(config.warmup_iter)
         )
         self.iteration = 0
+        self.restores = 0
+        self.restored_now = False
         self.history: dict[str, list[float]] = {}
+        self._order = torch.empty(0, dtype=torch.long)
+        self._position = 0
 
-    def _batches(self) -> Iterator[Tensor]:
-        n = self.data.shape[0]
-        device = self.data.device
-        while True:
-            order = torch.randperm(n, generator=self.generator, device="cpu").to(device)
-            for start in range(0, n - self.config.batch_size + 1, self.config.batch_size):
-                yield self.data[order[start : start + self.config.batch_size]]
+    def _next_batch(self, data: Tensor) -> Tensor:
+        """The next batch of a pass over ``data`` in random order (the last partial
+        batch of each pass is dropped)."""
+        m = self.config.batch_size
+        if self._position + m > len(self._order):
+            self._order = torch.randperm(len(data), generator=self.generator, device="cpu")
+            self._position = 0
+        rows = self._order[self._position : self._position + m]
+        self._position += m
+        return data[rows.to(data.device)]
 
     def _dequantize(self, batch: Tensor) -> Tensor:
         if self.config.dequantize_width == 0:
@@ -180,27 +206,49 @@ class CoopTrainer:
         """``m`` starting points for the sampler (see :func:`propose`)."""
         return propose(self.flow, m, self.generator, self.config.proposal, self.config.noise_bounds)
 
-    def _flow_step(self, loss: Tensor) -> None:
-        self.flow_optimizer.zero_grad(set_to_none=True)
+    def _step(
+        self,
+        loss: Tensor,
+        name: str,
+        module: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.LRScheduler,
+        clip: float | None,
+    ) -> Tensor:
+        self._check_finite(loss, name)
+        optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if self.config.flow_grad_clip is not None:
-            nn.utils.clip_grad_norm_(self.flow.parameters(), self.config.flow_grad_clip)
-        self.flow_optimizer.step()
-        self.flow_scheduler.step()
+        grad_norm = nn.utils.clip_grad_norm_(module.parameters(), clip if clip else math.inf)
+        self._check_finite(grad_norm, f"gradient of {name}")
+        optimizer.step()
+        scheduler.step()
+        return grad_norm
 
     def _record(self, row: dict[str, Tensor | float], phase: str) -> None:
         floats = torch.stack([torch.as_tensor(v, dtype=torch.float64).cpu() for v in row.values()])
-        self.history.setdefault("iteration", []).append(float(self.iteration))
-        self.history.setdefault("pretrain", []).append(float(phase == "pretrain"))
-        for name, value in zip(row, floats.tolist(), strict=True):
+        meta = {
+            "iteration": float(self.iteration),
+            "pretrain": float(phase == "pretrain"),
+            "restored": float(self.restored_now),
+        }
+        for name, value in [*meta.items(), *zip(row, floats.tolist(), strict=True)]:
             self.history.setdefault(name, []).append(value)
 
     def pretrain_step(self, batch: Tensor) -> None:
         """One maximum-likelihood step of the flow on data (CoopFlow(Pre))."""
         nll = -self.flow.log_prob(self._dequantize(batch)).mean()
-        self._check_finite(nll, "flow_nll")
         self._flow_step(nll)
         self._record({"flow_nll": nll.detach()}, "pretrain")
+
+    def _flow_step(self, nll: Tensor) -> None:
+        self._step(
+            nll,
+            "flow_nll",
+            self.flow,
+            self.flow_optimizer,
+            self.flow_scheduler,
+            self.config.flow_grad_clip,
+        )
 
     def coop_step(self, batch: Tensor) -> None:
         """One cooperative iteration (steps 1-4 of the module docstring)."""
@@ -211,28 +259,22 @@ class CoopTrainer:
 
         energy_data = self.run_energy(x_data).mean()
         energy_revised = self.run_energy(revised).mean()
-        energy_loss = energy_data - energy_revised
-        self._check_finite(energy_loss, "energy")
-        self.energy_optimizer.zero_grad(set_to_none=True)
-        energy_loss.backward()
-        self.energy_optimizer.step()
-        self.energy_scheduler.step()
-
+        self._step(
+            energy_data - energy_revised,
+            "energy",
+            self.energy,
+            self.energy_optimizer,
+            self.energy_scheduler,
+            None,
+        )
         row: dict[str, Tensor | float] = {}
         if self.config.proposal == "flow":
             nll = -self.flow.log_prob(revised).mean()
-            self._check_finite(nll, "flow_nll")
             self._flow_step(nll)
             row["flow_nll"] = nll.detach()
-
-        revision = (revised - proposal).flatten(1).norm(dim=1).mean()
-        row.update(
-            {
-                "energy_data": energy_data.detach(),
-                "energy_revised": energy_revised.detach(),
-                "revision": revision,
-            }
-        )
+        row["energy_data"] = energy_data.detach()
+        row["energy_revised"] = energy_revised.detach()
+        row["revision"] = (revised - proposal).flatten(1).norm(dim=1).mean()
         row.update({f"sampler_{k}": v for k, v in result.stats.items()})
         self._record(row, "coop")
 
@@ -240,21 +282,76 @@ class CoopTrainer:
         if not torch.isfinite(value).all():
             raise TrainingDivergedError(self.iteration, name)
 
-    def initialize(self) -> None:
-        """Data-dependent initialisation of the flow on one batch."""
-        batch = next(self._batches())
-        self.flow.initialize(self._dequantize(batch))
+    def initialize(self, data: Tensor) -> None:
+        """Data-dependent initialisation of the flow on one batch of ``data``."""
+        self.flow.initialize(self._dequantize(self._next_batch(data)))
 
-    def run(self, callback: Callable[[CoopTrainer], None] | None = None) -> None:
-        """Pre-training, then the cooperative iterations, until ``n_iter`` in all."""
-        batches = self._batches()
+    def run(self, data: Tensor, callback: Callable[[CoopTrainer], None] | None = None) -> None:
+        """Pre-training, then cooperative iterations on ``data`` (``(N, *event)`` in model
+        units, on the training device), until ``pretrain_iter + n_iter`` in all."""
         total = self.config.pretrain_iter + self.config.n_iter
+        self.restored_now = False
         while self.iteration < total:
-            batch = next(batches)
-            if self.iteration < self.config.pretrain_iter:
-                self.pretrain_step(batch)
-            else:
-                self.coop_step(batch)
+            batch = self._next_batch(data)
+            try:
+                if self.iteration < self.config.pretrain_iter:
+                    self.pretrain_step(batch)
+                else:
+                    self.coop_step(batch)
+            except TrainingDivergedError:
+                if self.config.on_divergence != "restore" or self.restores >= self.max_restores:
+                    raise
+                self.restores += 1
+                self.sampler.step_size /= 2
+                self.restored_now = True
+                continue
+            self.restored_now = False
             self.iteration += 1
             if callback is not None:
                 callback(self)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue this run exactly (tensors and plain values)."""
+        return {
+            "flow": self.flow.state_dict(),
+            "energy": self.energy.state_dict(),
+            "flow_optimizer": self.flow_optimizer.state_dict(),
+            "energy_optimizer": self.energy_optimizer.state_dict(),
+            "flow_scheduler": self.flow_scheduler.state_dict(),
+            "energy_scheduler": self.energy_scheduler.state_dict(),
+            "generator": self.generator.get_state(),
+            "sampler": sampler_state(self.sampler),
+            "iteration": self.iteration,
+            "restores": self.restores,
+            "order": self._order,
+            "position": self._position,
+            "history": self.history,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` saved."""
+        self.flow.load_state_dict(state["flow"])
+        self.energy.load_state_dict(state["energy"])
+        self.flow_optimizer.load_state_dict(state["flow_optimizer"])
+        self.energy_optimizer.load_state_dict(state["energy_optimizer"])
+        self.flow_scheduler.load_state_dict(state["flow_scheduler"])
+        self.energy_scheduler.load_state_dict(state["energy_scheduler"])
+        self.generator.set_state(state["generator"])
+        for name, value in state["sampler"].items():
+            setattr(self.sampler, name, value)
+        self.iteration = state["iteration"]
+        self.restores = state["restores"]
+        self._order = state["order"]
+        self._position = state["position"]
+        self.history.clear()
+        self.history.update(state["history"])
+
+
+def sampler_state(sampler: Sampler) -> dict[str, Any]:
+    """The sampler's public attributes that are plain values (its settings)."""
+    plain = (int, float, bool, str, tuple, list, type(None))
+    return {
+        name: value
+        for name, value in vars(sampler).items()
+        if not name.startswith("_") and isinstance(value, plain)
+    }

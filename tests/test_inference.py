@@ -52,7 +52,8 @@ def test_reconstruct_fits_the_input_of_the_langevin_flow() -> None:
 
 def test_log_partition_of_a_gaussian_energy_is_exact_with_a_matching_flow() -> None:
     """With E = ½‖x‖² and a flow that is the standard normal itself, every weight is
-    (2π)^{d/2}: the estimate is exact and its standard error zero."""
+    (2π)^{d/2}: the estimate is exact and its standard error zero. On the box [-1, 1]²
+    it is (2π) times the squared mass of N(0, 1) in [-1, 1], 0.682689²."""
     from coopkit.flows import RealNVP
 
     flow = RealNVP((2,), n_layers=1)
@@ -62,18 +63,26 @@ def test_log_partition_of_a_gaussian_energy_is_exact_with_a_matching_flow() -> N
         flow.chain.transforms[0].log_scale.zero_()
         flow.chain.transforms[2].shift.zero_()
         flow.chain.transforms[2].log_scale.zero_()
+
+    def energy(x: torch.Tensor) -> torch.Tensor:
+        return 0.5 * (x**2).sum(dim=1)
+
     log_z, se = log_partition(
-        lambda x: 0.5 * (x**2).sum(dim=1), flow, 1000, torch.Generator().manual_seed(0)
+        energy, flow, 1000, torch.Generator().manual_seed(0), (-50.0, 50.0), uniform_fraction=0
     )
     assert log_z == pytest.approx(np.log(2 * np.pi), abs=1e-6)
     assert se < 1e-6
+    box, _ = log_partition(energy, flow, 100_000, torch.Generator().manual_seed(1), (-1.0, 1.0))
+    assert box == pytest.approx(np.log(2 * np.pi * 0.682689**2), abs=0.02)
 
 
 def test_log_partition_matches_numerical_integration_in_2d(table_model: CoopFlow) -> None:
-    """log Z from importance sampling against a Riemann sum of exp(-E) on a grid wide
-    enough that the Gaussian reference leaves nothing outside (e^{-E} < e^{-40} there)."""
-    grid = torch.linspace(-25, 25, 1001)
-    step = (grid[1] - grid[0]).item()
+    """log Z from importance sampling against a midpoint-rule integral of exp(-E) over
+    the model's box on a 500 x 500 grid."""
+    low, high = table_model.scaler_.model_bounds
+    edges = torch.linspace(low, high, 501)
+    grid = (edges[1:] + edges[:-1]) / 2
+    step = (edges[1] - edges[0]).item()
     xx, yy = torch.meshgrid(grid, grid, indexing="ij")
     points = torch.stack([xx.flatten(), yy.flatten()], dim=1)
     with torch.no_grad():
@@ -88,6 +97,7 @@ def test_log_partition_matches_numerical_integration_in_2d(table_model: CoopFlow
         expected = -table_model.energy_(torch.as_tensor(V, dtype=torch.float32)).double().numpy()
     expected += -table_model.log_partition_ + table_model.scaler_.log_abs_det()
     assert np.allclose(table_model.score_samples(X), expected)
+    assert table_model.score_samples(np.array([[100.0, 0.0]]))[0] == -np.inf
 
 
 def test_flow_score_samples_stays_the_flow_density(table_model: CoopFlow) -> None:

@@ -1,0 +1,97 @@
+"""Model files and training checkpoints that load without unpickling arbitrary objects.
+
+Both are written with :func:`torch.save` to a temporary file that is then renamed over
+the target (so a crash never leaves a half-written file) and read with
+``torch.load(weights_only=True)``, which only rebuilds tensors and plain containers.
+A model file holds the estimator's parameters as JSON, the fitted state as plain
+values, and the weights as state dicts; a checkpoint holds the whole training state.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from coopkit.files import atomic_path
+
+MODEL_FORMAT = "coopkit-model"
+CHECKPOINT_FORMAT = "coopkit-checkpoint"
+FORMAT_VERSION = 1
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+def to_json(params: dict[str, Any]) -> str:
+    """The estimator's parameters as JSON; a clear error for what JSON cannot hold."""
+    try:
+        return json.dumps(params, sort_keys=True)
+    except TypeError as exc:
+        raise ValueError(
+            f"The parameters cannot be saved as JSON ({exc}). Give flow, energy and sampler "
+            "as registered names and parameters as plain values (numbers, strings, lists, "
+            "dicts), or keep the model with pickle or joblib instead."
+        ) from exc
+
+
+def _write(path: str | Path, format_name: str, payload: dict[str, Any]) -> Path:
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        torch.save({"format": format_name, "version": FORMAT_VERSION, **payload}, tmp)
+    return path
+
+
+def _read(path: str | Path, format_name: str, what: str) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No {what} at {path}.")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as exc:
+        raise ValueError(
+            f"{path} is not a readable {what}: the file is corrupt or truncated ({exc})."
+        ) from exc
+    if not isinstance(payload, dict) or payload.get("format") != format_name:
+        raise ValueError(f"{path} is not a {what} (no '{format_name}' header).")
+    if payload.get("version") != FORMAT_VERSION:
+        raise ValueError(
+            f"{path} is a {what} of format version {payload.get('version')}; this coopkit "
+            f"reads version {FORMAT_VERSION}."
+        )
+    return payload
+
+
+def write_model(path: str | Path, payload: dict[str, Any]) -> Path:
+    """Write a model file atomically."""
+    return _write(path, MODEL_FORMAT, payload)
+
+
+def read_model(path: str | Path) -> dict[str, Any]:
+    """Read a model file on the CPU; a clear ValueError if it is corrupt or truncated."""
+    return _read(path, MODEL_FORMAT, "coopkit model file")
+
+
+def write_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
+    """Write a training checkpoint atomically."""
+    return _write(path, CHECKPOINT_FORMAT, payload)
+
+
+def data_fingerprint(X: np.ndarray) -> list[float]:
+    """Shape and two moments of ``X``: enough to tell a checkpoint's data from other data."""
+    values = np.asarray(X, dtype=np.float64)
+    return [*map(float, values.shape), float(values.sum()), float((values**2).sum())]
+
+
+def read_checkpoint(path: str | Path, X: np.ndarray) -> dict[str, Any]:
+    """Read a checkpoint and check that it was made on the data ``X``."""
+    payload = _read(path, CHECKPOINT_FORMAT, "coopkit checkpoint")
+    if not np.allclose(payload["data"], data_fingerprint(X), rtol=1e-9):
+        raise ValueError(
+            f"Checkpoint {path} was written while training on other data; resume with the "
+            "same X as the run that wrote it."
+        )
+    return payload
