@@ -25,6 +25,11 @@ def check_array(X: object, *, name: str = "X") -> np.ndarray:
         TypeError: for non-numeric data.
         ValueError: for empty data, the wrong number of dimensions, NaN or inf.
     """
+    if hasattr(X, "toarray") or hasattr(X, "tocsr"):
+        raise TypeError(
+            f"Sparse input is not supported: {name} is a sparse matrix; pass a dense array "
+            f"({name}.toarray())."
+        )
     try:
         array = np.asarray(X)
     except Exception as exc:
@@ -42,10 +47,17 @@ def check_array(X: object, *, name: str = "X") -> np.ndarray:
         raise ValueError(
             f"{name} must be a table (n_samples, n_features) or images (n, h, w) or "
             f"(n, c, h, w); got an array with {array.ndim} dimension(s), shape {array.shape}. "
-            "Reshape a single sample with X.reshape(1, -1)."
+            "Reshape your data: X.reshape(1, -1) for a single sample, X.reshape(-1, 1) for a "
+            "single feature."
+        )
+    if array.shape[0] == 0:
+        raise ValueError(
+            f"{name} is empty: 0 sample(s) (shape={array.shape}) while a minimum of 1 is required."
         )
     if array.size == 0:
-        raise ValueError(f"{name} is empty (shape {array.shape}); pass at least one sample.")
+        raise ValueError(
+            f"{name} is empty: 0 feature(s) (shape={array.shape}) while a minimum of 1 is required."
+        )
     if array.dtype == object:
         try:
             array = array.astype(np.float64)
@@ -239,8 +251,14 @@ def fit_scaler(X: np.ndarray, data_range: tuple[float, float] | None = None) -> 
 
 def check_shape(X: np.ndarray, scaler: Scaler, *, name: str = "X") -> None:
     """Raise a ValueError when one sample of ``X`` is not shaped as in ``fit``."""
-    if tuple(X.shape[1:]) != scaler.input_shape:
+    if tuple(X.shape[1:]) == scaler.input_shape:
+        return
+    if X.ndim == 2 and len(scaler.input_shape) == 1:
         raise ValueError(
-            f"{name} has samples of shape {tuple(X.shape[1:])}, but the model was fitted on "
-            f"samples of shape {scaler.input_shape}."
+            f"{name} has {X.shape[1]} features, but CoopFlow is expecting "
+            f"{scaler.input_shape[0]} features as input."
         )
+    raise ValueError(
+        f"{name} has samples of shape {tuple(X.shape[1:])}, but the model was fitted on "
+        f"samples of shape {scaler.input_shape}."
+    )

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.base import BaseEstimator, DensityMixin, TransformerMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
@@ -81,7 +81,7 @@ def _resolve_device(device: str | torch.device) -> torch.device:
     return resolved
 
 
-class CoopFlow(DensityMixin, BaseEstimator):
+class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
     """CoopFlow: a normalizing flow and a short-run Langevin flow learning an EBM together.
 
     The flow ``g_α`` proposes samples; ``T`` steps of Langevin dynamics on the energy

@@ -157,7 +157,7 @@ def test_bad_parameters_are_rejected_at_fit(table: np.ndarray, params: dict, mes
 def test_wrong_feature_count_at_score_time(table: np.ndarray) -> None:
     model = CoopFlow(**FAST).fit(table)
     with pytest.raises(
-        ValueError, match=r"shape \(3,\), but the model was fitted on samples of shape \(2,\)"
+        ValueError, match="X has 3 features, but CoopFlow is expecting 2 features as input"
     ):
         model.score_samples(np.zeros((4, 3)))
 

@@ -182,6 +182,6 @@ def test_every_method_needs_fit(call) -> None:
 )
 def test_wrong_shapes_are_named(table_model: CoopFlow, call) -> None:
     with pytest.raises(
-        ValueError, match=r"shape \(3,\), but the model was fitted on samples of shape \(2,\)"
+        ValueError, match="has 3 features, but CoopFlow is expecting 2 features as input"
     ):
         call(table_model)

@@ -1,0 +1,182 @@
+"""Faults during fit: divergence, interruption, checkpoints, warm starts; reproducibility."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from coopkit import CoopFlow, TrainingDivergedError
+from coopkit.datasets import eight_gaussians
+from coopkit.energies import MLPEnergy
+from coopkit.persistence import CHECKPOINT_NAME
+
+X = eight_gaussians(128, 0)
+FAST = {
+    "n_iter": 8,
+    "batch_size": 32,
+    "random_state": 0,
+    "flow_params": {"n_layers": 2},
+    "sampler_params": {"n_steps": 2},
+    "n_partition_samples": 1024,
+}
+CALLS_PER_ITERATION = 4  # two Langevin steps, then the energies of data and of samples
+
+
+class FaultyEnergy(MLPEnergy):
+    """An MLP energy that, on its ``fault_at``-th call, returns NaN or raises
+    KeyboardInterrupt (``fault``); ``armed = False`` turns the fault off."""
+
+    armed = True
+
+    def __init__(self, event_shape: tuple[int, ...], fault_at: int, fault: str = "nan") -> None:
+        super().__init__(event_shape, hidden_features=16, n_hidden=1)
+        self.fault_at, self.fault, self.calls = fault_at, fault, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        energy = super().forward(x)
+        if FaultyEnergy.armed and self.calls == self.fault_at:
+            if self.fault == "interrupt":
+                raise KeyboardInterrupt
+            return energy * float("nan")
+        return energy
+
+
+def faulty(fault_at: int, fault: str = "nan"):
+    def factory(event_shape: tuple[int, ...]) -> FaultyEnergy:
+        return FaultyEnergy(event_shape, fault_at, fault)
+
+    return factory
+
+
+def plain(event_shape: tuple[int, ...]) -> MLPEnergy:
+    return FaultyEnergy(event_shape, fault_at=-1)
+
+
+def weights(model: CoopFlow) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in [*model.flow_.parameters(), *model.energy_.parameters()]]
+
+
+def assert_same_weights(a: CoopFlow, b: CoopFlow) -> None:
+    for pa, pb in zip(weights(a), weights(b), strict=True):
+        assert torch.equal(pa, pb)
+
+
+def test_divergence_stops_fit_naming_the_iteration_and_keeps_good_weights() -> None:
+    model = CoopFlow(energy=faulty(5 * CALLS_PER_ITERATION + 1), **FAST)
+    with pytest.raises(
+        TrainingDivergedError, match=r"iteration 5: energy is not finite.*step_size.*learning rates"
+    ):
+        model.fit(X)
+    assert model.stop_reason_ == "diverged at iteration 5"
+    assert model.n_iter_ == 5
+    assert model.history_["iteration"][-1] == 4.0
+    reference = CoopFlow(energy=plain, **{**FAST, "n_iter": 5}).fit(X)
+    assert_same_weights(model, reference)
+    assert np.isfinite(model.sample(4, random_state=0)).all()
+
+
+def test_restore_halves_the_step_size_and_continues() -> None:
+    model = CoopFlow(
+        energy=faulty(5 * CALLS_PER_ITERATION + 1), on_divergence="restore", **FAST
+    ).fit(X)
+    history = model.history_
+    assert model.stop_reason_ == "completed"
+    assert len(history["iteration"]) == 8
+    assert history["restored"] == [0.0] * 5 + [1.0] + [0.0] * 2
+    assert history["sampler_step_size"] == [0.3] * 5 + [0.15] * 3
+    assert model.sampler_.step_size == 0.15
+
+
+def test_interrupted_fit_leaves_a_usable_model() -> None:
+    model = CoopFlow(energy=faulty(3 * CALLS_PER_ITERATION + 2, "interrupt"), **FAST)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X)
+    assert model.stop_reason_ == "interrupted at iteration 3"
+    assert model.n_iter_ == 3
+    assert model.history_["iteration"] == [0.0, 1.0, 2.0]
+    assert model.sample(3, random_state=0).shape == (3, 2)
+    assert np.isfinite(model.score_samples(X[:3])).all()
+
+
+def test_warm_start_continues_to_the_uninterrupted_result() -> None:
+    whole = CoopFlow(energy=plain, **FAST).fit(X)
+    part = CoopFlow(energy=plain, **{**FAST, "n_iter": 3}).fit(X)
+    part.set_params(n_iter=8, warm_start=True).fit(X)
+    assert_same_weights(whole, part)
+    assert part.history_ == whole.history_
+    assert np.array_equal(part.sample(4, random_state=1), whole.sample(4, random_state=1))
+
+
+def test_resume_from_a_checkpoint_reproduces_the_uninterrupted_run(tmp_path: Path) -> None:
+    whole = CoopFlow(energy=plain, **FAST).fit(X)
+    checkpointed = {**FAST, "checkpoint_dir": str(tmp_path), "checkpoint_every": 3}
+    crashed = CoopFlow(energy=faulty(7 * CALLS_PER_ITERATION + 1, "interrupt"), **checkpointed)
+    with pytest.raises(KeyboardInterrupt):
+        crashed.fit(X)
+    assert crashed.n_iter_ == 7
+    assert [p.name for p in tmp_path.iterdir()] == [CHECKPOINT_NAME]
+    FaultyEnergy.armed = False
+    try:
+        resumed = CoopFlow(energy=faulty(7 * CALLS_PER_ITERATION + 1, "interrupt"), **checkpointed)
+        resumed.fit(X, resume=tmp_path / CHECKPOINT_NAME)
+    finally:
+        FaultyEnergy.armed = True
+    assert resumed.energy_.calls == 2 * CALLS_PER_ITERATION + 1, "resumed from iteration 6"
+    assert_same_weights(whole, resumed)
+    assert resumed.history_ == whole.history_
+
+
+def test_resume_refuses_other_data(tmp_path: Path) -> None:
+    CoopFlow(**{**FAST, "checkpoint_dir": str(tmp_path)}).fit(X)
+    with pytest.raises(ValueError, match="while training on other data"):
+        CoopFlow(**FAST).fit(X + 1, resume=tmp_path / CHECKPOINT_NAME)
+
+
+def test_same_seed_is_bit_identical_and_the_global_rng_is_never_touched(tmp_path: Path) -> None:
+    state = torch.random.get_rng_state()
+    a = CoopFlow(**FAST).fit(X)
+    b = CoopFlow(**FAST).fit(X)
+    assert_same_weights(a, b)
+    for model in (a, b):
+        model.sample(3, random_state=0)
+        model.score_samples(X[:3])
+        model.transform(X[:3])
+        model.reconstruct(X[:2], n_iter=2, random_state=0)
+        model.inpaint(X[:2], np.array([1, 0]), n_completions=2, n_iter=2, random_state=0)
+        model.interpolate(X[0], X[1], n_points=3, n_iter=2, random_state=0)
+    a.save(tmp_path / "a.coopkit")
+    CoopFlow.load(tmp_path / "a.coopkit")
+    assert torch.equal(torch.random.get_rng_state(), state)
+    assert np.array_equal(a.sample(6, random_state=4), b.sample(6, random_state=4))
+    c = CoopFlow(**{**FAST, "random_state": 1}).fit(X)
+    assert not torch.equal(weights(a)[0], weights(c)[0])
+
+
+@pytest.mark.parametrize(
+    ("method", "message"),
+    [
+        (lambda m: m.score_samples(np.array([[np.inf, 0.0]])), "NaN or infinite"),
+        (lambda m: m.transform(np.array([[np.nan, 0.0]])), "NaN or infinite"),
+        (lambda m: m.score_samples(np.zeros((2, 2, 2))), r"samples of shape \(2, 2\)"),
+    ],
+)
+def test_bad_input_after_fit_is_named(method, message: str) -> None:
+    model = CoopFlow(**{**FAST, "n_iter": 1}).fit(X)
+    with pytest.raises(ValueError, match=message):
+        method(model)
+
+
+def test_a_single_sample_is_refused() -> None:
+    with pytest.raises(ValueError, match="X has 1 sample; CoopFlow needs at least 2"):
+        CoopFlow(**{**FAST, "batch_size": 1}).fit(X[:1])
+
+
+def test_sparse_input_is_refused() -> None:
+    from scipy import sparse
+
+    with pytest.raises(TypeError, match="Sparse input is not supported"):
+        CoopFlow(**FAST).fit(sparse.csr_matrix(X))
