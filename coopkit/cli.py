@@ -1,13 +1,14 @@
-"""The ``coopkit`` command.
+"""The ``coopkit`` command: ``fit``, ``sample``, ``plugins`` and ``demo``.
 
 ``coopkit demo`` trains CoopFlow on scikit-learn's 8x8 digits (no download) and writes
 pictures of what it learned; ``coopkit demo --data moons`` does the same on two moons.
+Bad input ends the command with exit status 2 and a one-line reason on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
-import pickle
+import ast
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,122 +16,125 @@ from typing import Any
 
 import numpy as np
 
-DEMOS: dict[str, dict[str, Any]] = {
-    "digits": {
-        "n_iter": 600,
-        "batch_size": 64,
-        "flow_lr": 1e-3,
-        "energy_lr": 1e-3,
-        "warmup_iter": 50,
-        "flow_params": {"hidden_channels": 32},
-        "energy_params": {"n_f": 16},
-        "data_range": (0, 16),
-    },
-    "moons": {
-        "n_iter": 800,
-        "batch_size": 256,
-        "flow_lr": 1e-3,
-        "energy_lr": 3e-3,
-        "warmup_iter": 50,
-    },
-}
+from coopkit.demo import DEMOS
+
+BUILT_IN_DATA = ("digits", "eight_gaussians", "moons", "circles", "checkerboard")
+TOY_SIZE = 2000
 
 
-DEMO_RECONSTRUCT_ITER = 100
+def load_data(source: str, key: str | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """The array named by ``source`` (a ``.npy``/``.npz`` file or a built-in name) and
+    the estimator parameters it implies (``data_range`` for the digits)."""
+    if source in BUILT_IN_DATA:
+        from coopkit import datasets
+
+        if source == "digits":
+            return datasets.digits()[0], {"data_range": (0, 16)}
+        return datasets.load_toy(source, TOY_SIZE, random_state=0), {}
+    path = Path(source)
+    if path.suffix not in (".npy", ".npz"):
+        raise ValueError(
+            f"DATA must be a .npy or .npz file or one of {', '.join(BUILT_IN_DATA)}; "
+            f"got {source!r}."
+        )
+    if not path.is_file():
+        raise FileNotFoundError(f"No such data file: {source}")
+    loaded = np.load(path, allow_pickle=False)
+    if path.suffix == ".npy":
+        return loaded, {}
+    names = list(loaded.files)
+    name = key or names[0]
+    if name not in names:
+        raise ValueError(f"{source} has no array {name!r}; it holds {', '.join(names)}.")
+    return loaded[name], {}
 
 
-def _load_demo_data(name: str) -> tuple[Any, Any]:
-    if name == "digits":
-        from coopkit.metrics import digits_split
+def parse_assignments(pairs: Sequence[str], option: str) -> dict[str, Any]:
+    """``["a=1", "b=(0, 1)"]`` as ``{"a": 1, "b": (0, 1)}`` (values as Python literals)."""
+    parsed = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.isidentifier():
+            raise ValueError(f"{option} takes NAME=VALUE; got {pair!r}.")
+        try:
+            parsed[name] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            parsed[name] = value
+    return parsed
 
-        train, test, _, _ = digits_split()
-        return train, test
-    from coopkit.datasets import moons
 
-    return moons(2000, random_state=0), moons(2000, random_state=1)
+def _fit(args: argparse.Namespace) -> int:
+    from coopkit import CoopFlow
+    from coopkit.distributed import init_from_environment
+    from coopkit.plots import save_training_curves
 
+    world = init_from_environment()
 
-def run_demo(data: str, out: Path, n_iter: int | None, seed: int, verbose: bool) -> dict[str, Any]:
-    """Train on ``data``, write ``samples.png``, ``training.png`` and ``model.pkl`` into
-    ``out`` (for digits also ``reconstructions.png``, ``inpaintings.png`` and
-    ``interpolation.png``); return the paths and the sample-quality numbers."""
-    from coopkit import CoopFlow, metrics
-    from coopkit.files import atomic_path
-    from coopkit.plots import save_panels, save_training_curves
-
-    settings = dict(DEMOS[data])
-    if n_iter is not None:
-        settings["n_iter"] = n_iter
-    train, test = _load_demo_data(data)
-    model = CoopFlow(random_state=seed, verbose=verbose, **settings).fit(train)
-    revised = model.sample(256, random_state=seed)
-    proposals = model.sample(256, random_state=seed, revise=False)
-    if data == "digits":
-        quality = {
-            "frechet_revised": metrics.digits_frechet_distance(revised, test),
-            "frechet_proposals": metrics.digits_frechet_distance(proposals, test),
-        }
-        shown = 64
-    else:
-        quality = {
-            "swd_revised": metrics.sliced_wasserstein(revised, test, random_state=0),
-            "swd_proposals": metrics.sliced_wasserstein(proposals, test, random_state=0),
-        }
-        shown = 256
-    out.mkdir(parents=True, exist_ok=True)
-    panels = [
-        ("training data", train[:shown]),
-        ("flow proposals", proposals[:shown]),
-        ("Langevin-revised samples", revised[:shown]),
-    ]
-    value_range = settings.get("data_range")
-    with atomic_path(out / "model.pkl") as tmp:
-        tmp.write_bytes(pickle.dumps(model))
-    written = {
-        "samples": save_panels(out / "samples.png", panels, value_range),
-        "training": save_training_curves(out / "training.png", model.history_),
-        "model": out / "model.pkl",
+    X, implied = load_data(args.data, args.key)
+    params: dict[str, Any] = {
+        "flow": args.flow,
+        "energy": args.energy,
+        "sampler": args.sampler,
+        "flow_params": parse_assignments(args.flow_param, "--flow-param"),
+        "energy_params": parse_assignments(args.energy_param, "--energy-param"),
+        "sampler_params": parse_assignments(args.sampler_param, "--sampler-param"),
+        "n_iter": args.n_iter,
+        "batch_size": min(args.batch_size, len(X)),
+        "flow_lr": args.flow_lr,
+        "energy_lr": args.energy_lr,
+        "pretrain_iter": args.pretrain_iter,
+        "device": args.device,
+        "random_state": args.seed,
+        "verbose": not args.quiet and world.is_main,
+        **implied,
     }
-    if data == "digits":
-        written.update(_digits_uses(model, test, out, seed))
-    return {**written, **quality}
+    if args.data_range is not None:
+        params["data_range"] = tuple(args.data_range)
+    model = CoopFlow(**params).fit(X)
+    if world.is_main:
+        out = Path(args.out)
+        print(f"model: {model.save(out / 'model.coopkit')}")
+        print(f"training: {save_training_curves(out / 'training.png', model.history_)}")
+    return 0
 
 
-def _digits_uses(model: Any, test: np.ndarray, out: Path, seed: int) -> dict[str, Path]:
-    """Pictures of reconstruction, inpainting of a masked square, and interpolation."""
+def _sample(args: argparse.Namespace) -> int:
+    from coopkit import CoopFlow
+    from coopkit.files import atomic_path
     from coopkit.plots import save_panels
 
-    originals = test[:8]
-    recon = model.reconstruct(originals, n_iter=DEMO_RECONSTRUCT_ITER, random_state=seed)
-    mask = np.ones((8, 8))
-    mask[2:6, 2:6] = 0
-    completions = model.inpaint(
-        originals[:4], mask, n_completions=3, n_iter=DEMO_RECONSTRUCT_ITER, random_state=seed
-    )
-    masked = np.where(mask.astype(bool), originals[:4], 0.0)
-    strip = model.interpolate(
-        test[0], test[1], n_points=8, n_iter=DEMO_RECONSTRUCT_ITER, random_state=seed
-    )
-    value_range = (0, 16)
-    return {
-        "reconstructions": save_panels(
-            out / "reconstructions.png",
-            [("held-out digits", originals), ("reconstructions", recon)],
-            value_range,
-        ),
-        "inpaintings": save_panels(
-            out / "inpaintings.png",
-            [("observed (square masked)", masked)]
-            + [(f"completion {i + 1}", completions[:, i]) for i in range(3)],
-            value_range,
-        ),
-        "interpolation": save_panels(
-            out / "interpolation.png", [("interpolation", strip)], value_range, n_columns=8
-        ),
-    }
+    model = CoopFlow.load(args.model)
+    samples = model.sample(args.n, random_state=args.seed, revise=not args.proposals)
+    out = Path(args.out)
+    if out.suffix == ".npy":
+        with atomic_path(out) as tmp, tmp.open("wb") as f:
+            np.save(f, samples)
+    elif out.suffix == ".png":
+        value_range = getattr(model.scaler_, "data_range", None)
+        save_panels(out, [(f"{args.n} samples", samples)], value_range)
+    else:
+        raise ValueError(f"--out must end in .npy or .png; got {args.out!r}.")
+    print(f"samples: {out}")
+    return 0
+
+
+def _plugins(args: argparse.Namespace) -> int:
+    from coopkit import available
+
+    rows = [("kind", "name", "origin", "description")]
+    for kind in ("flow", "energy", "sampler"):
+        rows += [(kind, p.name, p.origin, p.description) for p in available(kind)]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + row[3]
+        )
+    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from coopkit.demo import run_demo
+
     result = run_demo(args.data, Path(args.out), args.n_iter, args.seed, not args.quiet)
     for key, value in result.items():
         label = key.replace("_", " ")
@@ -141,6 +145,59 @@ def _demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="coopkit", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
+
+    fit = commands.add_parser(
+        "fit",
+        help="train a model on a data file or built-in data",
+        description="Train CoopFlow on DATA and write DIR/model.coopkit and DIR/training.png. "
+        "Works under torchrun (one process per GPU; rank 0 writes).",
+    )
+    fit.add_argument(
+        "data", metavar="DATA", help=f".npy, .npz, or one of {', '.join(BUILT_IN_DATA)}"
+    )
+    fit.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    fit.add_argument("--key", help="the array to read from an .npz file (default: the first)")
+    for part in ("flow", "energy", "sampler"):
+        default = "langevin" if part == "sampler" else "auto"
+        fit.add_argument(
+            f"--{part}", default=default, help=f"registered {part} name (default: %(default)s)"
+        )
+        fit.add_argument(
+            f"--{part}-param",
+            action="append",
+            default=[],
+            metavar="NAME=VALUE",
+            help=f"a parameter of the {part}; repeat for more",
+        )
+    fit.add_argument("--n-iter", type=int, default=1000)
+    fit.add_argument("--batch-size", type=int, default=128)
+    fit.add_argument("--flow-lr", type=float, default=1e-4)
+    fit.add_argument("--energy-lr", type=float, default=1e-4)
+    fit.add_argument("--pretrain-iter", type=int, default=0)
+    fit.add_argument("--data-range", type=float, nargs=2, metavar=("LOW", "HIGH"))
+    fit.add_argument("--device", default="auto")
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--quiet", action="store_true", help="no progress bar")
+    fit.set_defaults(handler=_fit)
+
+    sample = commands.add_parser(
+        "sample",
+        help="draw samples from a saved model",
+        description="Draw samples from MODEL (written by `coopkit fit` or CoopFlow.save) into "
+        "a .npy array or a .png picture.",
+    )
+    sample.add_argument("model", metavar="MODEL")
+    sample.add_argument("-n", type=int, default=64, help="number of samples (default: %(default)s)")
+    sample.add_argument("--out", required=True, help="samples.npy or grid.png")
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--proposals", action="store_true", help="the flow's proposals, unrevised")
+    sample.set_defaults(handler=_sample)
+
+    plugins = commands.add_parser(
+        "plugins", help="list every registered part", description="List every registered part."
+    )
+    plugins.set_defaults(handler=_plugins)
+
     demo = commands.add_parser(
         "demo",
         help="train on built-in data and write pictures",
@@ -161,8 +218,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (ValueError, TypeError, OSError) as exc:
-        print(f"coopkit: error: {exc}", file=sys.stderr)
+    except (ValueError, TypeError, OSError, LookupError) as exc:
+        message = " ".join(str(exc).split())
+        print(f"coopkit: error: {message}", file=sys.stderr)
         return 2
 
 

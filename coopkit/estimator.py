@@ -26,6 +26,7 @@ from coopkit.data import (
     scaler_from_dict,
     scaler_to_dict,
 )
+from coopkit.distributed import current_world
 from coopkit.flows.base import Flow
 from coopkit.inference import Reconstruction, chunked, in_box, log_partition, reconstruct
 from coopkit.persistence import (
@@ -71,7 +72,7 @@ def _seed(random_state: Any) -> int:
 
 def _resolve_device(device: str | torch.device) -> torch.device:
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(torch.cuda.current_device() if torch.cuda.is_available() else "cpu")
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError) as exc:
@@ -132,6 +133,10 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
             (``checkpoint.pt``) every ``checkpoint_every`` iterations and at the end;
             ``fit(X, resume=path)`` continues from it.
         checkpoint_every: iterations between checkpoints.
+        distributed: ``"auto"``: when a ``torch.distributed`` process group is
+            initialised (as under ``torchrun``), train with DistributedDataParallel, each
+            rank on its share of every batch (``batch_size`` is the global batch);
+            ``"off"``: train in this process alone. See ``docs/scaling.md``.
         random_state: seed of a private ``torch.Generator``; torch's global seed is
             never touched.
         verbose: show a progress bar.
@@ -180,6 +185,7 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
         warm_start: bool = False,
         checkpoint_dir: str | None = None,
         checkpoint_every: int = 100,
+        distributed: str = "auto",
         random_state: Any = None,
         verbose: bool = False,
     ) -> None:
@@ -207,6 +213,7 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
         self.warm_start = warm_start
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
+        self.distributed = distributed
         self.random_state = random_state
         self.verbose = verbose
 
@@ -230,6 +237,8 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
             raise ValueError(f"precision must be 'float32' or 'bfloat16'; got {self.precision!r}.")
         if not isinstance(self.compile, bool):
             raise ValueError(f"compile must be True or False; got {self.compile!r}.")
+        if self.distributed not in ("auto", "off"):
+            raise ValueError(f"distributed must be 'auto' or 'off'; got {self.distributed!r}.")
         if self.on_divergence not in ("raise", "restore"):
             raise ValueError(
                 f"on_divergence must be 'raise' or 'restore'; got {self.on_divergence!r}."
@@ -304,7 +313,7 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
             raise TypeError(f"flow must build a coopkit.flows.Flow; got {type(flow).__name__}.")
         return flow, energy, sampler
 
-    def _config(self, scaler: Scaler) -> TrainingConfig:
+    def _config(self, scaler: Scaler, seed: int) -> TrainingConfig:
         return TrainingConfig(
             n_iter=self.n_iter,
             batch_size=self.batch_size,
@@ -319,6 +328,7 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
             precision=self.precision,
             compile=self.compile,
             on_divergence=self.on_divergence,
+            data_seed=seed,
         )
 
     def fit(self, X: Any, y: None = None, *, resume: str | Path | None = None) -> CoopFlow:
@@ -375,7 +385,7 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
         """The trainer to run: continued (warm start), restored (resume) or new."""
         if self.warm_start and resume is None and hasattr(self, "_trainer"):
             check_shape(X, self.scaler_)
-            self._trainer.config = self._config(self.scaler_)
+            self._trainer.config = self._config(self.scaler_, self._trainer.config.data_seed)
             return self._trainer
         checkpoint = read_checkpoint(resume, X) if resume is not None else None
         device = _resolve_device(self.device)
@@ -386,12 +396,14 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
             scaler = fit_scaler(X, self.data_range)
         seed = _seed(self.random_state)
         flow, energy, sampler = self._build_parts(scaler, seed)
+        world = current_world(self.distributed)
         trainer = CoopTrainer(
             flow.to(device),
             energy.to(device),
             sampler,
-            self._config(scaler),
+            self._config(scaler, seed),
             torch.Generator().manual_seed(seed),
+            world,
         )
         if checkpoint is not None:
             try:
@@ -412,10 +424,11 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
 
     def _run(self, trainer: CoopTrainer, data: torch.Tensor) -> None:
         callbacks: list[Callable[[CoopTrainer], None]] = []
-        if self.checkpoint_dir is not None:
+        if self.checkpoint_dir is not None and trainer.world.is_main:
             callbacks.append(self._checkpoint)
         total = trainer.config.pretrain_iter + trainer.config.n_iter
-        if self.verbose:
+        verbose = self.verbose and trainer.world.is_main
+        if verbose:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=total, initial=trainer.iteration, desc="CoopFlow", unit="it")
@@ -429,7 +442,7 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
         try:
             trainer.run(data, lambda t: [callback(t) for callback in callbacks])
         finally:
-            if self.verbose:
+            if verbose:
                 bar.close()
 
     def _checkpoint(self, trainer: CoopTrainer) -> None:

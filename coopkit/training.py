@@ -24,7 +24,9 @@ from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
+from torch.utils.data import DistributedSampler
 
+from coopkit.distributed import World, mean_across, wrap
 from coopkit.flows.base import Flow
 from coopkit.samplers.base import Sampler
 
@@ -67,8 +69,20 @@ class TrainingConfig:
     precision: Precision = "float32"
     compile: bool = False
     on_divergence: Literal["raise", "restore"] = "raise"
+    data_seed: int = 0
     proposal: Literal["flow", "noise"] = "flow"
     noise_bounds: tuple[float, float] = (-1.0, 1.0)
+
+
+class FlowLogProb(nn.Module):
+    """``flow.log_prob`` as a module's forward, so that DistributedDataParallel sees it."""
+
+    def __init__(self, flow: Flow) -> None:
+        super().__init__()
+        self.flow = flow
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.flow.log_prob(x)
 
 
 class EnergyRunner(nn.Module):
@@ -159,13 +173,24 @@ class CoopTrainer:
         sampler: Sampler,
         config: TrainingConfig,
         generator: torch.Generator,
+        world: World | None = None,
     ) -> None:
+        world = world or World()
+        if config.batch_size % world.size:
+            raise ValueError(
+                f"batch_size={config.batch_size} must be a multiple of the {world.size} "
+                "processes: each trains on an equal share of every batch."
+            )
         self.flow = flow
         self.energy = energy
         self.run_energy = EnergyRunner(energy, config.precision, config.compile)
         self.sampler = sampler
         self.config = config
         self.generator = generator
+        self.world = world
+        self.device = next(flow.parameters()).device
+        self.flow_loss = wrap(FlowLogProb(flow), world, self.device)
+        self.energy_loss = wrap(self.run_energy, world, self.device)
         self.flow_optimizer = torch.optim.Adam(
             flow.parameters(), lr=config.flow_lr, betas=config.flow_betas
         )
@@ -182,29 +207,60 @@ class CoopTrainer:
         self.restores = 0
         self.restored_now = False
         self.history: dict[str, list[float]] = {}
-        self._order = torch.empty(0, dtype=torch.long)
+        self.epoch = 0
         self._position = 0
+        self._shard = torch.empty(0, dtype=torch.long)
+
+    @property
+    def local_batch_size(self) -> int:
+        return self.config.batch_size // self.world.size
 
     def _next_batch(self, data: Tensor) -> Tensor:
-        """The next batch of a pass over ``data`` in random order (the last partial
-        batch of each pass is dropped)."""
-        m = self.config.batch_size
-        if self._position + m > len(self._order):
-            self._order = torch.randperm(len(data), generator=self.generator, device="cpu")
+        """This rank's share of the next global batch: passes over ``data`` in the order
+        of a :class:`~torch.utils.data.DistributedSampler` (seeded, epoch set each pass,
+        last partial batch dropped), so that the shares of all ranks together are the
+        batch one process would take."""
+        m = self.local_batch_size
+        if self._position + m > len(self._shard):
+            sampler = DistributedSampler(
+                range(len(data)),
+                num_replicas=self.world.size,
+                rank=self.world.rank,
+                shuffle=True,
+                seed=self.config.data_seed,
+                drop_last=True,
+            )
+            sampler.set_epoch(self.epoch)
+            self._shard = torch.tensor(list(sampler), dtype=torch.long)
+            self.epoch += 1
             self._position = 0
-        rows = self._order[self._position : self._position + m]
+        rows = self._shard[self._position : self._position + m]
         self._position += m
         return data[rows.to(data.device)]
+
+    def _global_draw(self, draw: Callable[..., Tensor], shape: tuple[int, ...]) -> Tensor:
+        """``draw`` of a whole global batch (on every rank alike); this rank's rows: those
+        of its samples, which a DistributedSampler interleaves (rank, rank + size, ...)."""
+        full = draw((self.config.batch_size, *shape), generator=self.generator, device="cpu")
+        return full[self.world.rank :: self.world.size]
 
     def _dequantize(self, batch: Tensor) -> Tensor:
         if self.config.dequantize_width == 0:
             return batch
-        u = torch.rand(batch.shape, generator=self.generator, device="cpu")
+        u = self._global_draw(torch.rand, tuple(batch.shape[1:]))
         return batch + self.config.dequantize_width * u.to(batch.device, batch.dtype)
 
-    def propose(self, m: int) -> Tensor:
-        """``m`` starting points for the sampler (see :func:`propose`)."""
-        return propose(self.flow, m, self.generator, self.config.proposal, self.config.noise_bounds)
+    def propose(self) -> Tensor:
+        """This rank's chain starts for one iteration: flow samples ``g_α(z)`` for its
+        part of the global batch's latent codes, or uniform noise (see :func:`propose`)."""
+        if self.config.proposal == "noise":
+            return propose(
+                self.flow, self.local_batch_size, self.generator, "noise", self.config.noise_bounds
+            )
+        z = self._global_draw(torch.randn, self.flow.event_shape)
+        reference = next(self.flow.parameters())
+        with torch.no_grad():
+            return self.flow.inverse(z.to(reference.device, reference.dtype))[0]
 
     def _step(
         self,
@@ -225,7 +281,10 @@ class CoopTrainer:
         return grad_norm
 
     def _record(self, row: dict[str, Tensor | float], phase: str) -> None:
-        floats = torch.stack([torch.as_tensor(v, dtype=torch.float64).cpu() for v in row.values()])
+        values = torch.stack(
+            [torch.as_tensor(v, dtype=torch.float64).detach().cpu() for v in row.values()]
+        )
+        floats = mean_across(values.to(self.device), self.world).cpu()
         meta = {
             "iteration": float(self.iteration),
             "pretrain": float(phase == "pretrain"),
@@ -236,7 +295,7 @@ class CoopTrainer:
 
     def pretrain_step(self, batch: Tensor) -> None:
         """One maximum-likelihood step of the flow on data (CoopFlow(Pre))."""
-        nll = -self.flow.log_prob(self._dequantize(batch)).mean()
+        nll = -self.flow_loss(self._dequantize(batch)).mean()
         self._flow_step(nll)
         self._record({"flow_nll": nll.detach()}, "pretrain")
 
@@ -253,12 +312,13 @@ class CoopTrainer:
     def coop_step(self, batch: Tensor) -> None:
         """One cooperative iteration (steps 1-4 of the module docstring)."""
         x_data = self._dequantize(batch)
-        proposal = self.propose(x_data.shape[0])
+        proposal = self.propose()
         result = self.sampler(self.run_energy, proposal, generator=self.generator)
         revised = result.x
 
-        energy_data = self.run_energy(x_data).mean()
-        energy_revised = self.run_energy(revised).mean()
+        energies = self.energy_loss(torch.cat([x_data, revised]))
+        energy_data = energies[: len(x_data)].mean()
+        energy_revised = energies[len(x_data) :].mean()
         self._step(
             energy_data - energy_revised,
             "energy",
@@ -269,7 +329,7 @@ class CoopTrainer:
         )
         row: dict[str, Tensor | float] = {}
         if self.config.proposal == "flow":
-            nll = -self.flow.log_prob(revised).mean()
+            nll = -self.flow_loss(revised).mean()
             self._flow_step(nll)
             row["flow_nll"] = nll.detach()
         row["energy_data"] = energy_data.detach()
@@ -283,8 +343,13 @@ class CoopTrainer:
             raise TrainingDivergedError(self.iteration, name)
 
     def initialize(self, data: Tensor) -> None:
-        """Data-dependent initialisation of the flow on one batch of ``data``."""
-        self.flow.initialize(self._dequantize(self._next_batch(data)))
+        """Data-dependent initialisation of the flow on the first global batch of ``data``
+        (every rank computes it from the whole batch, so all start alike, as one
+        process would)."""
+        rows = torch.randperm(len(data), generator=self.generator, device="cpu")
+        batch = data[rows[: self.config.batch_size].to(data.device)]
+        u = torch.rand(batch.shape, generator=self.generator, device="cpu")
+        self.flow.initialize(batch + self.config.dequantize_width * u.to(batch.device, batch.dtype))
 
     def run(self, data: Tensor, callback: Callable[[CoopTrainer], None] | None = None) -> None:
         """Pre-training, then cooperative iterations on ``data`` (``(N, *event)`` in model
@@ -323,7 +388,8 @@ class CoopTrainer:
             "sampler": sampler_state(self.sampler),
             "iteration": self.iteration,
             "restores": self.restores,
-            "order": self._order,
+            "epoch": self.epoch,
+            "shard": self._shard,
             "position": self._position,
             "history": self.history,
         }
@@ -341,7 +407,8 @@ class CoopTrainer:
             setattr(self.sampler, name, value)
         self.iteration = state["iteration"]
         self.restores = state["restores"]
-        self._order = state["order"]
+        self.epoch = state["epoch"]
+        self._shard = state["shard"]
         self._position = state["position"]
         self.history.clear()
         self.history.update(state["history"])

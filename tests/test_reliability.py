@@ -22,7 +22,7 @@ FAST = {
     "sampler_params": {"n_steps": 2},
     "n_partition_samples": 1024,
 }
-CALLS_PER_ITERATION = 4  # two Langevin steps, then the energies of data and of samples
+CALLS_PER_ITERATION = 3  # two Langevin steps, then one pass over data and samples together
 
 
 class FaultyEnergy(MLPEnergy):
