@@ -10,6 +10,7 @@ result back-propagates to ``x0`` (reconstruction needs it).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -51,12 +52,64 @@ class Sampler:
         raise NotImplementedError
 
 
-def energy_and_grad(energy: Energy, x: Tensor, *, create_graph: bool) -> tuple[Tensor, Tensor]:
-    """Energies ``(n,)`` at ``x`` and their gradient with respect to ``x``.
+def evaluate(energy: Energy, x: Tensor, differentiable: bool) -> tuple[Tensor, Tensor, Tensor]:
+    """``(x, E(x), ∇E(x))`` for a batch ``x`` of shape ``(n, *event)``.
 
-    ``x`` must require grad. ``create_graph=True`` keeps the graph of the gradient so
-    that later steps stay differentiable.
+    Without ``differentiable`` all three come back detached. With it, the graph from the
+    input to the energy and its gradient is kept (``create_graph=True``), so that a loss
+    on later states back-propagates through this step; an ``x`` that does not require
+    grad starts a new leaf.
     """
-    e = energy(x)
-    (grad,) = torch.autograd.grad(e.sum(), x, create_graph=create_graph)
-    return e, grad
+    if not (differentiable and x.requires_grad):
+        x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        e = energy(x)
+        (grad,) = torch.autograd.grad(e.sum(), x, create_graph=differentiable)
+    if differentiable:
+        return x, e, grad
+    return x.detach(), e.detach(), grad.detach()
+
+
+def draw(
+    sample: Callable[..., Tensor],
+    shape: tuple[int, ...],
+    like: Tensor,
+    generator: torch.Generator | None,
+) -> Tensor:
+    """``sample(shape)`` (``torch.randn``, ``torch.rand``) drawn on the generator's device,
+    then moved to ``like``'s device and dtype: a CPU generator serves chains on a GPU."""
+    device = generator.device if generator is not None else like.device
+    return sample(shape, generator=generator, device=device).to(like.device, like.dtype)
+
+
+def check_step_size(step_size: float) -> float:
+    """``step_size`` as a float; a ValueError unless it is positive and finite."""
+    if not (step_size > 0 and math.isfinite(step_size)):
+        raise ValueError(f"step_size must be positive and finite; got {step_size!r}.")
+    return float(step_size)
+
+
+def check_count(name: str, value: int, least: int) -> int:
+    """``value`` as an int; a ValueError naming ``name`` unless it is an integer >= ``least``."""
+    if int(value) != value or value < least:
+        kind = {0: "a non-negative integer", 1: "a positive integer"}.get(
+            least, f"an integer >= {least}"
+        )
+        raise ValueError(f"{name} must be {kind}; got {value!r}.")
+    return int(value)
+
+
+def check_probability(name: str, value: float) -> float:
+    """``value`` as a float; a ValueError naming ``name`` unless it lies in (0, 1)."""
+    if not 0 < value < 1:
+        raise ValueError(f"{name} must lie in (0, 1); got {value!r}.")
+    return float(value)
+
+
+def check_bounds(bounds: tuple[float, float] | None) -> tuple[float, float] | None:
+    """``bounds`` as ``(low, high)`` floats, or ``None``; a ValueError unless low < high."""
+    if bounds is None:
+        return None
+    if len(bounds) != 2 or not bounds[0] < bounds[1]:
+        raise ValueError(f"bounds must be (low, high) with low < high; got {bounds!r}.")
+    return (float(bounds[0]), float(bounds[1]))

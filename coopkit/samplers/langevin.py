@@ -16,7 +16,16 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from coopkit.samplers.base import Energy, Sampler, SampleResult, energy_and_grad
+from coopkit.samplers.base import (
+    Energy,
+    Sampler,
+    SampleResult,
+    check_bounds,
+    check_count,
+    check_step_size,
+    draw,
+    evaluate,
+)
 
 
 class LangevinSampler(Sampler):
@@ -48,21 +57,15 @@ class LangevinSampler(Sampler):
         max_change: float | None = 0.1,
         bounds: tuple[float, float] | None = None,
     ) -> None:
-        if not step_size > 0:
-            raise ValueError(f"step_size must be positive; got {step_size!r}.")
-        if int(n_steps) != n_steps or n_steps < 0:
-            raise ValueError(f"n_steps must be a non-negative integer; got {n_steps!r}.")
         if noise_scale < 0:
             raise ValueError(f"noise_scale must be >= 0; got {noise_scale!r}.")
         if max_change is not None and not max_change > 0:
             raise ValueError(f"max_change must be positive or None; got {max_change!r}.")
-        if bounds is not None and not bounds[0] < bounds[1]:
-            raise ValueError(f"bounds must be (low, high) with low < high; got {bounds!r}.")
-        self.step_size = float(step_size)
-        self.n_steps = int(n_steps)
+        self.step_size = check_step_size(step_size)
+        self.n_steps = check_count("n_steps", n_steps, 0)
         self.noise_scale = float(noise_scale)
         self.max_change = max_change
-        self.bounds = bounds
+        self.bounds = check_bounds(bounds)
 
     def __call__(
         self,
@@ -73,21 +76,18 @@ class LangevinSampler(Sampler):
         differentiable: bool = False,
     ) -> SampleResult:
         s = self.step_size
-        x = x0.detach().requires_grad_(True) if not x0.requires_grad else x0
+        x = x0
         grad_norm = x0.new_zeros(())
         first = last = None
         for _ in range(self.n_steps):
-            if not differentiable:
-                x = x.detach().requires_grad_(True)
-            with torch.enable_grad():
-                e, grad = energy_and_grad(energy, x, create_graph=differentiable)
+            x, e, grad = evaluate(energy, x, differentiable)
             if first is None:
                 first = e.detach()
             last = e.detach()
             grad_norm = grad_norm + grad.detach().flatten(1).norm(dim=1).mean()
             delta = -0.5 * s**2 * grad
             if self.noise_scale > 0:
-                noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+                noise = draw(torch.randn, x.shape, x, generator)
                 delta = delta + s * self.noise_scale * noise
             if self.max_change is not None:
                 delta = delta.clamp(-self.max_change, self.max_change)

@@ -35,7 +35,17 @@ import math
 import torch
 from torch import Tensor
 
-from coopkit.samplers.base import Energy, Sampler, SampleResult, energy_and_grad
+from coopkit.samplers.base import (
+    Energy,
+    Sampler,
+    SampleResult,
+    check_bounds,
+    check_count,
+    check_probability,
+    check_step_size,
+    draw,
+    evaluate,
+)
 
 
 def _box_mask(x: Tensor, bounds: tuple[float, float] | None) -> Tensor:
@@ -43,17 +53,6 @@ def _box_mask(x: Tensor, bounds: tuple[float, float] | None) -> Tensor:
     if bounds is None:
         return torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
     return ((x >= bounds[0]) & (x <= bounds[1])).flatten(1).all(dim=1)
-
-
-def _evaluate(energy: Energy, x: Tensor, differentiable: bool) -> tuple[Tensor, Tensor, Tensor]:
-    """``(x, E(x), ∇E(x))``; detached unless ``differentiable`` (then the graph is kept)."""
-    if not (differentiable and x.requires_grad):
-        x = x.detach().requires_grad_(True)
-    with torch.enable_grad():
-        e, grad = energy_and_grad(energy, x, create_graph=differentiable)
-    if differentiable:
-        return x, e, grad
-    return x.detach(), e.detach(), grad.detach()
 
 
 class MALASampler(Sampler):
@@ -95,21 +94,11 @@ class MALASampler(Sampler):
         target_accept: float = 0.574,
         bounds: tuple[float, float] | None = None,
     ) -> None:
-        if not step_size > 0 or not math.isfinite(step_size):
-            raise ValueError(f"step_size must be positive and finite; got {step_size!r}.")
-        if int(n_steps) != n_steps or n_steps < 1:
-            raise ValueError(f"n_steps must be a positive integer; got {n_steps!r}.")
-        if int(n_warmup) != n_warmup or n_warmup < 0:
-            raise ValueError(f"n_warmup must be a non-negative integer; got {n_warmup!r}.")
-        if not 0 < target_accept < 1:
-            raise ValueError(f"target_accept must lie in (0, 1); got {target_accept!r}.")
-        if bounds is not None and not bounds[0] < bounds[1]:
-            raise ValueError(f"bounds must be (low, high) with low < high; got {bounds!r}.")
-        self.step_size = float(step_size)
-        self.n_steps = int(n_steps)
-        self.n_warmup = int(n_warmup)
-        self.target_accept = float(target_accept)
-        self.bounds = bounds
+        self.step_size = check_step_size(step_size)
+        self.n_steps = check_count("n_steps", n_steps, 1)
+        self.n_warmup = check_count("n_warmup", n_warmup, 0)
+        self.target_accept = check_probability("target_accept", target_accept)
+        self.bounds = check_bounds(bounds)
 
     def __call__(
         self,
@@ -122,7 +111,7 @@ class MALASampler(Sampler):
         x = x0.clamp(*self.bounds) if self.bounds is not None else x0
         n = x.shape[0]
         chain_shape = (n,) + (1,) * (x.dim() - 1)
-        x, e, grad = _evaluate(energy, x, differentiable)
+        x, e, grad = evaluate(energy, x, differentiable)
         e_start = e.detach()
         log_s = math.log(self.step_size)
         accepted = x.new_zeros(())
@@ -130,8 +119,8 @@ class MALASampler(Sampler):
         for t in range(self.n_warmup + self.n_steps):
             s = math.exp(log_s)
             grad_norm = grad_norm + grad.detach().flatten(1).norm(dim=1).mean()
-            noise = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
-            y, e_y, grad_y = _evaluate(energy, x - 0.5 * s**2 * grad + s * noise, differentiable)
+            noise = draw(torch.randn, x.shape, x, generator)
+            y, e_y, grad_y = evaluate(energy, x - 0.5 * s**2 * grad + s * noise, differentiable)
             with torch.no_grad():
                 back = (x - y + 0.5 * s**2 * grad_y) / s
                 log_q_ratio = 0.5 * (
@@ -144,7 +133,7 @@ class MALASampler(Sampler):
                     & _box_mask(y, self.bounds)
                 )
                 log_alpha = torch.where(valid, log_alpha.nan_to_num(nan=-math.inf), -math.inf)
-                u = torch.rand(n, generator=generator, dtype=x.dtype, device=x.device)
+                u = draw(torch.rand, (n,), x, generator)
                 accept = u.log() < log_alpha
             x = torch.where(accept.view(chain_shape), y, x)
             e = torch.where(accept, e_y, e)

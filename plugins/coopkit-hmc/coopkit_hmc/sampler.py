@@ -29,21 +29,20 @@ from __future__ import annotations
 import math
 
 import torch
-from coopkit.samplers.base import Energy, Sampler, SampleResult, energy_and_grad
+from coopkit.samplers.base import (
+    Energy,
+    Sampler,
+    SampleResult,
+    check_bounds,
+    check_count,
+    check_probability,
+    check_step_size,
+    draw,
+    evaluate,
+)
 from torch import Tensor
 
 from coopkit_hmc.adaptation import DualAveraging
-
-
-def _evaluate(energy: Energy, x: Tensor, differentiable: bool) -> tuple[Tensor, Tensor, Tensor]:
-    """``(x, E(x), ∇E(x))``; detached unless ``differentiable`` (then the graph is kept)."""
-    if not (differentiable and x.requires_grad):
-        x = x.detach().requires_grad_(True)
-    with torch.enable_grad():
-        e, grad = energy_and_grad(energy, x, create_graph=differentiable)
-    if differentiable:
-        return x, e, grad
-    return x.detach(), e.detach(), grad.detach()
 
 
 def _all_finite(t: Tensor) -> Tensor:
@@ -90,23 +89,12 @@ class HMCSampler(Sampler):
         target_accept: float = 0.65,
         bounds: tuple[float, float] | None = None,
     ) -> None:
-        if not step_size > 0 or not math.isfinite(step_size):
-            raise ValueError(f"step_size must be positive and finite; got {step_size!r}.")
-        for name, value, least in (("n_leapfrog", n_leapfrog, 1), ("n_steps", n_steps, 1)):
-            if int(value) != value or value < least:
-                raise ValueError(f"{name} must be a positive integer; got {value!r}.")
-        if int(n_warmup) != n_warmup or n_warmup < 0:
-            raise ValueError(f"n_warmup must be a non-negative integer; got {n_warmup!r}.")
-        if not 0 < target_accept < 1:
-            raise ValueError(f"target_accept must lie in (0, 1); got {target_accept!r}.")
-        if bounds is not None and not bounds[0] < bounds[1]:
-            raise ValueError(f"bounds must be (low, high) with low < high; got {bounds!r}.")
-        self.step_size = float(step_size)
-        self.n_leapfrog = int(n_leapfrog)
-        self.n_steps = int(n_steps)
-        self.n_warmup = int(n_warmup)
-        self.target_accept = float(target_accept)
-        self.bounds = bounds
+        self.step_size = check_step_size(step_size)
+        self.n_leapfrog = check_count("n_leapfrog", n_leapfrog, 1)
+        self.n_steps = check_count("n_steps", n_steps, 1)
+        self.n_warmup = check_count("n_warmup", n_warmup, 0)
+        self.target_accept = check_probability("target_accept", target_accept)
+        self.bounds = check_bounds(bounds)
 
     def _leapfrog(
         self, energy: Energy, x: Tensor, grad: Tensor, p: Tensor, eps: float, differentiable: bool
@@ -115,7 +103,7 @@ class HMCSampler(Sampler):
         finite = torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
         p = p - 0.5 * eps * grad
         for step in range(self.n_leapfrog):
-            x, e, grad = _evaluate(energy, x + eps * p, differentiable)
+            x, e, grad = evaluate(energy, x + eps * p, differentiable)
             finite &= torch.isfinite(e) & _all_finite(grad)
             p = p - (eps if step < self.n_leapfrog - 1 else 0.5 * eps) * grad
         return x, e, grad, p, finite
@@ -131,13 +119,13 @@ class HMCSampler(Sampler):
         x = x0.clamp(*self.bounds) if self.bounds is not None else x0
         n = x.shape[0]
         chain_shape = (n,) + (1,) * (x.dim() - 1)
-        x, e, grad = _evaluate(energy, x, differentiable)
+        x, e, grad = evaluate(energy, x, differentiable)
         e_start = e.detach()
         adaptation = DualAveraging(self.step_size, self.target_accept)
         eps = self.step_size
         accepted = x.new_zeros(())
         for t in range(self.n_warmup + self.n_steps):
-            p = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+            p = draw(torch.randn, x.shape, x, generator)
             y, e_y, grad_y, p_y, finite = self._leapfrog(energy, x, grad, p, eps, differentiable)
             with torch.no_grad():
                 kinetic = 0.5 * (p.flatten(1).square().sum(1) - p_y.flatten(1).square().sum(1))
@@ -146,7 +134,7 @@ class HMCSampler(Sampler):
                 if self.bounds is not None:
                     valid &= ((y >= self.bounds[0]) & (y <= self.bounds[1])).flatten(1).all(1)
                 log_alpha = torch.where(valid, log_alpha, -math.inf)
-                u = torch.rand(n, generator=generator, dtype=x.dtype, device=x.device)
+                u = draw(torch.rand, (n,), x, generator)
                 accept = u.log() < log_alpha
             x = torch.where(accept.view(chain_shape), y, x)
             e = torch.where(accept, e_y, e)
