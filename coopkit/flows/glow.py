@@ -16,6 +16,7 @@ channels, then unsqueezed), so the latent :math:`z` has the data's shape
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -189,60 +190,44 @@ class ConvCoupling(Transform):
         return x, -scale.flatten(1).sum(dim=1)
 
 
-class Glow(Flow):
-    r"""Multiscale Glow for images in [-1, 1], with the exact logit map in front.
+StepFactory = Callable[[int, int, int], list[Transform]]
 
-    ``forward`` maps data ``(n, c, h, w)`` to a latent of the same shape:
-    :class:`Logit`, then per scale a :func:`squeeze`, ``n_steps`` steps of
-    :class:`~coopkit.flows.base.ActNorm` (per channel, data-dependent initialisation),
-    :class:`InvertibleConv1x1` and :class:`ConvCoupling`, then half the channels
-    factored out (all scales but the last). After the squeeze there are always
-    :math:`4c` channels, so odd ``c`` (greyscale) works too.
+
+class MultiscaleFlow(Flow):
+    """The multiscale architecture of Glow, for images in [-1, 1].
+
+    ``forward`` maps data ``(n, c, h, w)`` to a latent of the same shape: :class:`Logit`,
+    then per scale a :func:`squeeze`, the steps that ``make_steps(channels, height,
+    width)`` builds for the squeezed shape, and half the channels factored out (all
+    scales but the last); the factored parts are put back with :func:`unsqueeze`, so
+    the latent keeps the data's layout. Flows differ only in their steps: see
+    :class:`Glow` here and Flow++ in the ``coopkit-flowpp`` plugin.
 
     Args:
         event_shape: ``(c, h, w)``; ``h`` and ``w`` divisible by ``2**n_scales``.
-        n_scales: number of scales. The default 2 suits 8x8 digits and works for any
-            size divisible by 4 (8x8, 16x16, 28x28, 32x32); Glow used 3 at 32x32.
-        n_steps: flow steps per scale.
-        hidden_channels: width of each coupling's conditioner.
-        scale_bound: bound ``B`` on each coupling's log-scale.
-
-    Example:
-        >>> flow = Glow((1, 8, 8), hidden_channels=8)
-        >>> x = torch.rand(4, 1, 8, 8) * 2 - 1
-        >>> flow.initialize(x)
-        >>> z, logdet = flow(x)
-        >>> z.shape, logdet.shape
-        (torch.Size([4, 1, 8, 8]), torch.Size([4]))
-        >>> torch.allclose(flow.inverse(z)[0], x, atol=1e-4)
-        True
+        n_scales: number of scales.
+        make_steps: the transforms of one scale, given its squeezed ``(c, h, w)``.
     """
 
+    name = "multiscale flow"
+
     def __init__(
-        self,
-        event_shape: tuple[int, ...],
-        n_scales: int = 2,
-        n_steps: int = 4,
-        hidden_channels: int = 64,
-        scale_bound: float = 2.0,
+        self, event_shape: tuple[int, ...], n_scales: int, make_steps: StepFactory
     ) -> None:
         if len(event_shape) != 3:
             raise ValueError(
-                f"glow takes images, event_shape (channels, height, width); got "
+                f"{self.name} takes images, event_shape (channels, height, width); got "
                 f"{tuple(event_shape)}. Add a channel axis for greyscale, e.g. (1, h, w)."
             )
-        for name, value in [("n_scales", n_scales), ("n_steps", n_steps)]:
-            if value < 1:
-                raise ValueError(f"{name} must be >= 1; got {value!r}.")
-        if hidden_channels < 1:
-            raise ValueError(f"hidden_channels must be >= 1; got {hidden_channels!r}.")
+        if n_scales < 1:
+            raise ValueError(f"n_scales must be >= 1; got {n_scales!r}.")
         super().__init__(event_shape)
         c, h, w = self.event_shape
         if h % 2**n_scales or w % 2**n_scales:
             most = (math.gcd(h, w) & -math.gcd(h, w)).bit_length() - 1
             fix = f"use n_scales <= {most}" if most else "pad or resize the images"
             raise ValueError(
-                f"glow with n_scales={n_scales} needs height and width divisible by "
+                f"{self.name} with n_scales={n_scales} needs height and width divisible by "
                 f"2**n_scales = {2**n_scales}; got event_shape {self.event_shape}. "
                 f"Change n_scales ({fix})."
             )
@@ -250,15 +235,8 @@ class Glow(Flow):
         self.scales = nn.ModuleList()
         self.factored: list[int] = []
         for _ in range(n_scales):
-            c *= 4
-            steps: list[Transform] = []
-            for _ in range(n_steps):
-                steps += [
-                    ActNorm(c),
-                    InvertibleConv1x1(c),
-                    ConvCoupling(c, hidden_channels, scale_bound),
-                ]
-            self.scales.append(Chain(steps))
+            c, h, w = 4 * c, h // 2, w // 2
+            self.scales.append(Chain(make_steps(c, h, w)))
             self.factored.append(c // 2)
             c -= c // 2
         self.factored[-1] = 0
@@ -266,8 +244,9 @@ class Glow(Flow):
     def _check(self, x: Tensor) -> None:
         if tuple(x.shape[1:]) != self.event_shape:
             raise ValueError(
-                f"glow was built for images of shape {self.event_shape}; got a batch of "
-                f"shape {tuple(x.shape)}. Build the flow with event_shape={tuple(x.shape[1:])}."
+                f"{self.name} was built for images of shape {self.event_shape}; got a batch "
+                f"of shape {tuple(x.shape)}. Build the flow with "
+                f"event_shape={tuple(x.shape[1:])}."
             )
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -296,3 +275,59 @@ class Glow(Flow):
             z = unsqueeze(z)
         x, ld = self.logit.inverse(z)
         return x, logdet + ld
+
+
+class Glow(MultiscaleFlow):
+    r"""Multiscale Glow for images in [-1, 1], with the exact logit map in front.
+
+    ``forward`` maps data ``(n, c, h, w)`` to a latent of the same shape:
+    :class:`Logit`, then per scale a :func:`squeeze`, ``n_steps`` steps of
+    :class:`~coopkit.flows.base.ActNorm` (per channel, data-dependent initialisation),
+    :class:`InvertibleConv1x1` and :class:`ConvCoupling`, then half the channels
+    factored out (all scales but the last). After the squeeze there are always
+    :math:`4c` channels, so odd ``c`` (greyscale) works too.
+
+    Args:
+        event_shape: ``(c, h, w)``; ``h`` and ``w`` divisible by ``2**n_scales``.
+        n_scales: number of scales. The default 2 suits 8x8 digits and works for any
+            size divisible by 4 (8x8, 16x16, 28x28, 32x32); Glow used 3 at 32x32.
+        n_steps: flow steps per scale.
+        hidden_channels: width of each coupling's conditioner.
+        scale_bound: bound ``B`` on each coupling's log-scale.
+
+    Example:
+        >>> flow = Glow((1, 8, 8), hidden_channels=8)
+        >>> x = torch.rand(4, 1, 8, 8) * 2 - 1
+        >>> flow.initialize(x)
+        >>> z, logdet = flow(x)
+        >>> z.shape, logdet.shape
+        (torch.Size([4, 1, 8, 8]), torch.Size([4]))
+        >>> torch.allclose(flow.inverse(z)[0], x, atol=1e-4)
+        True
+    """
+
+    name = "glow"
+
+    def __init__(
+        self,
+        event_shape: tuple[int, ...],
+        n_scales: int = 2,
+        n_steps: int = 4,
+        hidden_channels: int = 64,
+        scale_bound: float = 2.0,
+    ) -> None:
+        for name, value in [("n_steps", n_steps), ("hidden_channels", hidden_channels)]:
+            if value < 1:
+                raise ValueError(f"{name} must be >= 1; got {value!r}.")
+
+        def make_steps(c: int, h: int, w: int) -> list[Transform]:
+            steps: list[Transform] = []
+            for _ in range(n_steps):
+                steps += [
+                    ActNorm(c),
+                    InvertibleConv1x1(c),
+                    ConvCoupling(c, hidden_channels, scale_bound),
+                ]
+            return steps
+
+        super().__init__(event_shape, n_scales, make_steps)
