@@ -24,6 +24,16 @@ def check_array(X: object, *, name: str = "X") -> np.ndarray:
     Raises:
         TypeError: for non-numeric data.
         ValueError: for empty data, the wrong number of dimensions, NaN or inf.
+
+    Example:
+        >>> check_array([[0, 1], [2, 3]])
+        array([[0, 1],
+               [2, 3]])
+        >>> try:
+        ...     check_array([[0.0, np.nan]])
+        ... except ValueError as exc:
+        ...     print(exc)
+        X contains 1 NaN or infinite value(s); remove or impute them first.
     """
     if hasattr(X, "toarray") or hasattr(X, "tocsr"):
         raise TypeError(
@@ -82,6 +92,12 @@ def infer_data_range(array: np.ndarray) -> tuple[float, float]:
 
     Raises:
         ValueError: when the range is ambiguous, asking for ``data_range``.
+
+    Example:
+        >>> infer_data_range(np.array([[0.0, 0.25], [0.5, 1.0]]))
+        (0.0, 1.0)
+        >>> infer_data_range(np.array([[0, 17], [3, 200]], dtype=np.uint8))
+        (0.0, 255.0)
     """
     low, high = float(array.min()), float(array.max())
     if low >= 0 and high <= 1:
@@ -103,6 +119,15 @@ class TableScaler:
     deviations. It is the table analogue of the released code's clamp of pixels to
     [-1, 1]: without it, a flow that learns from its own revised samples can feed on
     its own tails and drift away from the data.
+
+    Example:
+        >>> scaler = TableScaler.fit(np.array([[0.0, 10.0], [2.0, 30.0]]))
+        >>> scaler.to_model(np.array([[1.0, 20.0]]))
+        array([[0., 0.]])
+        >>> scaler.to_data(np.array([[1.0, 1.0]]))
+        array([[ 2., 30.]])
+        >>> scaler.model_bounds
+        (-2.0, 2.0)
     """
 
     bounds_margin: ClassVar[float] = 1.0
@@ -115,6 +140,7 @@ class TableScaler:
 
     @classmethod
     def fit(cls, X: np.ndarray) -> TableScaler:
+        """The scaling of the table ``X`` ``(n, d)``; a constant feature keeps scale 1."""
         scale = X.std(axis=0)
         scale = np.where(scale > 0, scale, 1.0)
         mean = X.mean(axis=0)
@@ -123,10 +149,12 @@ class TableScaler:
 
     @property
     def input_shape(self) -> tuple[int, ...]:
+        """One sample's shape, ``(d,)``."""
         return (self.mean.shape[0],)
 
     @property
     def event_shape(self) -> tuple[int, ...]:
+        """One sample's shape in model units, ``(d,)``."""
         return self.input_shape
 
     def to_model(self, X: np.ndarray) -> np.ndarray:
@@ -151,7 +179,16 @@ class ImageScaler:
     ``low .. high``, ``to_model`` returns the lower edge of each level's interval and
     ``dequantize_width`` its width in model units; a sample's value ``v`` maps back to
     the level whose interval holds it, as a float (``v`` at an interval's centre maps
-    to the integer exactly).
+    to the integer, up to rounding).
+
+    Example:
+        >>> X = np.array([[[0, 8, 16]]])  # one 1x3 image with levels 0..16
+        >>> scaler = ImageScaler.fit(X, data_range=(0, 16))
+        >>> scaler.event_shape, scaler.integer
+        ((1, 1, 3), True)
+        >>> V = scaler.to_model(X)  # lower edges of the levels' intervals in [-1, 1]
+        >>> np.allclose(scaler.to_data(V + scaler.dequantize_width / 2), X)  # the centres
+        True
     """
 
     input_shape: tuple[int, ...]
@@ -162,6 +199,8 @@ class ImageScaler:
 
     @classmethod
     def fit(cls, X: np.ndarray, data_range: tuple[float, float] | None) -> ImageScaler:
+        """The scaling of the images ``X``; ``data_range=None`` infers it
+        (:func:`infer_data_range`). A ValueError if ``X`` leaves the range."""
         if data_range is None:
             data_range = infer_data_range(X)
         low, high = (float(v) for v in data_range)
@@ -176,6 +215,7 @@ class ImageScaler:
 
     @property
     def event_shape(self) -> tuple[int, ...]:
+        """One sample's shape in model units, ``(c, h, w)`` (``c = 1`` for ``(h, w)`` input)."""
         return self.input_shape if len(self.input_shape) == 3 else (1, *self.input_shape)
 
     @property
@@ -185,6 +225,7 @@ class ImageScaler:
 
     @property
     def dequantize_width(self) -> float:
+        """Width of one level's interval in model units; 0 for continuous data."""
         return 2.0 / self._span if self.integer else 0.0
 
     def to_model(self, X: np.ndarray) -> np.ndarray:
@@ -209,7 +250,12 @@ Scaler = TableScaler | ImageScaler
 
 
 def scaler_to_dict(scaler: Scaler) -> dict[str, object]:
-    """Plain values (lists, floats, strings) that :func:`scaler_from_dict` rebuilds from."""
+    """Plain values (lists, floats, strings) that :func:`scaler_from_dict` rebuilds from.
+
+    Example:
+        >>> scaler_to_dict(fit_scaler(np.zeros((2, 4, 4)), data_range=(0, 1)))
+        {'kind': 'image', 'input_shape': [4, 4], 'data_range': [0.0, 1.0], 'integer': True}
+    """
     if isinstance(scaler, TableScaler):
         return {
             "kind": "table",
@@ -226,7 +272,13 @@ def scaler_to_dict(scaler: Scaler) -> dict[str, object]:
 
 
 def scaler_from_dict(state: dict[str, object]) -> Scaler:
-    """The scaler that :func:`scaler_to_dict` described."""
+    """The scaler that :func:`scaler_to_dict` described.
+
+    Example:
+        >>> scaler = fit_scaler(np.array([[0.0, 1.0], [2.0, 5.0]]))
+        >>> scaler_from_dict(scaler_to_dict(scaler)).to_model(np.array([[1.0, 3.0]]))
+        array([[0., 0.]])
+    """
     if state["kind"] == "table":
         low, high = state["model_bounds"]  # type: ignore[misc]
         return TableScaler(
@@ -243,14 +295,31 @@ def scaler_from_dict(state: dict[str, object]) -> Scaler:
 
 
 def fit_scaler(X: np.ndarray, data_range: tuple[float, float] | None = None) -> Scaler:
-    """The scaler for ``X``: a table for 2-D arrays, images for 3-D and 4-D ones."""
+    """The scaler for ``X``: a table for 2-D arrays, images for 3-D and 4-D ones.
+
+    Example:
+        >>> type(fit_scaler(np.zeros((5, 3)))).__name__
+        'TableScaler'
+        >>> fit_scaler(np.zeros((5, 8, 8)), data_range=(0, 16)).event_shape
+        (1, 8, 8)
+    """
     if X.ndim == 2:
         return TableScaler.fit(X)
     return ImageScaler.fit(X, data_range)
 
 
 def check_shape(X: np.ndarray, scaler: Scaler, *, name: str = "X") -> None:
-    """Raise a ValueError when one sample of ``X`` is not shaped as in ``fit``."""
+    """Raise a ValueError when one sample of ``X`` is not shaped as in ``fit``.
+
+    Example:
+        >>> scaler = fit_scaler(np.zeros((5, 3)))
+        >>> check_shape(np.zeros((2, 3)), scaler)  # fine: nothing happens
+        >>> try:
+        ...     check_shape(np.zeros((2, 4)), scaler)
+        ... except ValueError as exc:
+        ...     print(exc)
+        X has 4 features, but CoopFlow is expecting 3 features as input.
+    """
     if tuple(X.shape[1:]) == scaler.input_shape:
         return
     if X.ndim == 2 and len(scaler.input_shape) == 1:

@@ -8,7 +8,12 @@ import numpy as np
 
 
 def eight_gaussians(n: int, random_state: int | None = None) -> np.ndarray:
-    """``(n, 2)`` points around eight centres on a circle of radius 2, noise 0.1."""
+    """``(n, 2)`` points around eight centres on a circle of radius 2, noise 0.1.
+
+    Example:
+        >>> eight_gaussians(500, random_state=0).shape
+        (500, 2)
+    """
     rng = np.random.RandomState(random_state)
     angles = np.arange(8) * np.pi / 4
     centres = 2.0 * np.stack([np.cos(angles), np.sin(angles)], axis=1)
@@ -16,14 +21,24 @@ def eight_gaussians(n: int, random_state: int | None = None) -> np.ndarray:
 
 
 def moons(n: int, random_state: int | None = None) -> np.ndarray:
-    """``(n, 2)`` two interleaving half circles (scikit-learn's ``make_moons``, noise 0.05)."""
+    """``(n, 2)`` two interleaving half circles (scikit-learn's ``make_moons``, noise 0.05).
+
+    Example:
+        >>> moons(500, random_state=0).shape
+        (500, 2)
+    """
     from sklearn.datasets import make_moons
 
     return make_moons(n, noise=0.05, random_state=random_state)[0]
 
 
 def circles(n: int, random_state: int | None = None) -> np.ndarray:
-    """``(n, 2)`` two concentric rings of radii 1 and 2, noise 0.05."""
+    """``(n, 2)`` two concentric rings of radii 1 and 2, noise 0.05.
+
+    Example:
+        >>> circles(500, random_state=0).shape
+        (500, 2)
+    """
     rng = np.random.RandomState(random_state)
     radius = rng.choice([1.0, 2.0], size=n)
     angle = rng.uniform(0, 2 * np.pi, size=n)
@@ -32,7 +47,12 @@ def circles(n: int, random_state: int | None = None) -> np.ndarray:
 
 
 def checkerboard(n: int, random_state: int | None = None) -> np.ndarray:
-    """``(n, 2)`` points uniform on the black squares of a 4x4 board on [-2, 2]²."""
+    """``(n, 2)`` points uniform on the black squares of a 4x4 board on [-2, 2]².
+
+    Example:
+        >>> checkerboard(500, random_state=0).shape
+        (500, 2)
+    """
     rng = np.random.RandomState(random_state)
     x1 = rng.uniform(-2, 2, size=n)
     x2 = rng.uniform(0, 1, size=n) + rng.randint(-2, 2, size=n)
@@ -41,7 +61,13 @@ def checkerboard(n: int, random_state: int | None = None) -> np.ndarray:
 
 
 def digits() -> tuple[np.ndarray, np.ndarray]:
-    """scikit-learn's digits as ``(1797, 8, 8)`` images with values 0..16, and labels."""
+    """scikit-learn's digits as ``(1797, 8, 8)`` images with values 0..16, and labels.
+
+    Example:
+        >>> images, labels = digits()
+        >>> images.shape, labels.shape, float(images.max())
+        ((1797, 8, 8), (1797,), 16.0)
+    """
     from sklearn.datasets import load_digits
 
     bunch = load_digits()

@@ -19,7 +19,12 @@ from torch import Tensor, nn
 
 @dataclass(frozen=True)
 class World:
-    """This process's ``rank`` among ``size`` processes (``World()`` is one process)."""
+    """This process's ``rank`` among ``size`` processes (``World()`` is one process).
+
+    Example:
+        >>> World().is_main, World(rank=1, size=4).is_main
+        (True, False)
+    """
 
     rank: int = 0
     size: int = 1
@@ -30,7 +35,12 @@ class World:
 
 
 def current_world(mode: str = "auto") -> World:
-    """The process group's world when one is initialised and ``mode`` is ``"auto"``."""
+    """The process group's world when one is initialised and ``mode`` is ``"auto"``.
+
+    Example:
+        >>> current_world("off")
+        World(rank=0, size=1)
+    """
     if mode == "off" or not torch.distributed.is_available():
         return World()
     if not torch.distributed.is_initialized():
@@ -66,7 +76,12 @@ def wrap(module: nn.Module, world: World, device: torch.device) -> nn.Module:
 
 
 def mean_across(values: Tensor, world: World) -> Tensor:
-    """The mean of ``values`` over all ranks (``values`` itself for one process)."""
+    """The mean of ``values`` over all ranks (``values`` itself for one process).
+
+    Example:
+        >>> mean_across(torch.tensor([1.0, 3.0]), World())
+        tensor([1., 3.])
+    """
     if world.size == 1:
         return values
     summed = values.clone()

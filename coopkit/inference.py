@@ -68,6 +68,18 @@ def reconstruct(
         lr: Adam's learning rate, in model units.
         bounds: ``(low, high)`` box for ``x0``, or ``None``.
         seed: seed of the sampler's generator.
+
+    Example:
+        On ``E(x) = ‖x‖²/2`` ten noise-free Langevin steps of size 0.1 shrink ``x0`` by
+        ``0.995¹⁰``, so the input that reaches 0.5 is about 0.526:
+
+        >>> from coopkit.samplers import LangevinSampler
+        >>> energy = lambda x: 0.5 * (x**2).sum(dim=1)
+        >>> sampler = LangevinSampler(step_size=0.1, n_steps=10)
+        >>> target = torch.full((2, 3), 0.5)
+        >>> result = reconstruct(energy, sampler, target, torch.zeros(2, 3), n_iter=200, lr=0.05)
+        >>> round(result.x0[0, 0].item(), 3), bool((result.error < 1e-6).all())
+        (0.526, True)
     """
     weight = torch.ones_like(target) if mask is None else mask.to(target).expand_as(target)
     x0 = x0.detach().clone().requires_grad_(True)
@@ -93,12 +105,22 @@ def reconstruct(
 
 
 def chunked(fn: Callable[[Tensor], Tensor], x: Tensor, size: int) -> Tensor:
-    """``fn`` applied to ``x`` in chunks of ``size`` rows, concatenated."""
+    """``fn`` applied to ``x`` in chunks of ``size`` rows, concatenated.
+
+    Example:
+        >>> chunked(lambda part: part * 2, torch.arange(5.0), 2)
+        tensor([0., 2., 4., 6., 8.])
+    """
     return torch.cat([fn(part) for part in x.split(size)])
 
 
 def in_box(x: Tensor, bounds: tuple[float, float]) -> Tensor:
-    """``(n,)`` mask of the samples of ``x`` whose every entry lies in ``bounds``."""
+    """``(n,)`` mask of the samples of ``x`` whose every entry lies in ``bounds``.
+
+    Example:
+        >>> in_box(torch.tensor([[0.5, -1.0], [1.5, 0.0]]), (-1.0, 1.0))
+        tensor([ True, False])
+    """
     return ((x >= bounds[0]) & (x <= bounds[1])).flatten(1).all(dim=1)
 
 
@@ -122,6 +144,18 @@ def log_partition(
     miss low-energy regions of the box it never visits, an error the standard error
     cannot show. Weights are ``w = 1_box(x) exp(-E(x)) / π(x)``. Returns
     ``(log Z, standard error)``, the latter ``sd(w) / (√N · mean(w))`` (delta method).
+
+    Example:
+        ``exp(-‖x‖²/2)`` in 2-D integrates to ``2π`` (the box is wide enough not to matter):
+
+        >>> from coopkit.flows import RealNVP
+        >>> flow = RealNVP((2,))
+        >>> flow.initialize(torch.randn(1000, 2))
+        >>> energy = lambda x: 0.5 * (x**2).sum(dim=1)
+        >>> generator = torch.Generator().manual_seed(0)
+        >>> log_z, se = log_partition(energy, flow, 4000, generator, (-10.0, 10.0))
+        >>> abs(log_z - math.log(2 * math.pi)) < 0.05, se < 0.05
+        (True, True)
     """
     low, high = bounds
     d = math.prod(flow.event_shape)

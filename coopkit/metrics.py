@@ -205,7 +205,14 @@ def digits_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
 
 class DigitsClassifier(nn.Module):
     """Small CNN on ``(n, 1, 8, 8)`` digits in [0, 16]: two 3x3 convolutions (the second
-    strided), a 64-unit swish feature layer, then 10 logits."""
+    strided), a 64-unit swish feature layer, then 10 logits.
+
+    Example:
+        >>> net = DigitsClassifier()
+        >>> images = torch.zeros(2, 1, 8, 8)
+        >>> net(images).shape, net.embed(images).shape
+        (torch.Size([2, 10]), torch.Size([2, 64]))
+    """
 
     def __init__(self) -> None:
         super().__init__()

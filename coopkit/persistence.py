@@ -27,7 +27,12 @@ CHECKPOINT_NAME = "checkpoint.pt"
 
 
 def to_json(params: dict[str, Any]) -> str:
-    """The estimator's parameters as JSON; a clear error for what JSON cannot hold."""
+    """The estimator's parameters as JSON; a clear error for what JSON cannot hold.
+
+    Example:
+        >>> to_json({"n_iter": 5, "flow": "glow", "flow_params": None})
+        '{"flow": "glow", "flow_params": null, "n_iter": 5}'
+    """
     try:
         return json.dumps(params, sort_keys=True)
     except TypeError as exc:
@@ -71,7 +76,15 @@ def write_model(path: str | Path, payload: dict[str, Any]) -> Path:
 
 
 def read_model(path: str | Path) -> dict[str, Any]:
-    """Read a model file on the CPU; a clear ValueError if it is corrupt or truncated."""
+    """Read a model file on the CPU; a clear ValueError if it is corrupt or truncated.
+
+    Example:
+        >>> import tempfile
+        >>> path = write_model(Path(tempfile.mkdtemp()) / "m.coopkit", {"w": torch.ones(2)})
+        >>> payload = read_model(path)
+        >>> payload["format"], payload["w"]
+        ('coopkit-model', tensor([1., 1.]))
+    """
     return _read(path, MODEL_FORMAT, "coopkit model file")
 
 
@@ -81,13 +94,32 @@ def write_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
 
 
 def data_fingerprint(X: np.ndarray) -> list[float]:
-    """Shape and two moments of ``X``: enough to tell a checkpoint's data from other data."""
+    """Shape and two moments of ``X``: enough to tell a checkpoint's data from other data.
+
+    Example:
+        >>> data_fingerprint(np.full((2, 3), 2.0))
+        [2.0, 3.0, 12.0, 24.0]
+    """
     values = np.asarray(X, dtype=np.float64)
     return [*map(float, values.shape), float(values.sum()), float((values**2).sum())]
 
 
 def read_checkpoint(path: str | Path, X: np.ndarray) -> dict[str, Any]:
-    """Read a checkpoint and check that it was made on the data ``X``."""
+    """Read a checkpoint and check that it was made on the data ``X``.
+
+    Example:
+        >>> import tempfile
+        >>> X = np.zeros((4, 2))
+        >>> path = Path(tempfile.mkdtemp()) / CHECKPOINT_NAME
+        >>> _ = write_checkpoint(path, {"data": data_fingerprint(X), "iteration": 7})
+        >>> read_checkpoint(path, X)["iteration"]
+        7
+        >>> try:
+        ...     read_checkpoint(path, X + 1)
+        ... except ValueError as exc:
+        ...     print("refused:", str(exc).split("; ")[1])
+        refused: resume with the same X as the run that wrote it.
+    """
     payload = _read(path, CHECKPOINT_FORMAT, "coopkit checkpoint")
     if not np.allclose(payload["data"], data_fingerprint(X), rtol=1e-9):
         raise ValueError(

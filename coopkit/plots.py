@@ -61,7 +61,16 @@ def save_panels(
 ) -> Path:
     """One figure with a panel per ``(title, samples)``: image grids for images, scatter
     plots for 2-D tables. ``value_range`` fixes the grey scale of image panels and
-    ``n_columns`` their grids' width (default: square grids)."""
+    ``n_columns`` their grids' width (default: square grids).
+
+    Example:
+        >>> import tempfile
+        >>> out = Path(tempfile.mkdtemp())
+        >>> images = np.random.default_rng(0).uniform(0, 16, size=(16, 8, 8))
+        >>> points = np.random.default_rng(0).normal(size=(100, 2))
+        >>> save_panels(out / "panels.png", [("images", images), ("points", points)]).name
+        'panels.png'
+    """
     from matplotlib.figure import Figure
 
     figure = Figure(figsize=(4 * len(panels), 4.2 if n_columns is None else 2.0))
@@ -79,7 +88,15 @@ def save_panels(
 
 
 def save_training_curves(path: str | Path, history: Mapping[str, Sequence[float]]) -> Path:
-    """The training curves of :attr:`CoopFlow.history_`, one panel per recorded quantity."""
+    """The training curves of :attr:`CoopFlow.history_`, one panel per recorded quantity.
+
+    Example:
+        >>> import tempfile
+        >>> history = {"iteration": [0.0, 1.0, 2.0], "pretrain": [0.0, 0.0, 0.0],
+        ...            "flow_nll": [2.0, 1.6, 1.5], "revision": [0.3, 0.2, 0.2]}
+        >>> save_training_curves(Path(tempfile.mkdtemp()) / "training.png", history).name
+        'training.png'
+    """
     from matplotlib.figure import Figure
 
     names = [name for name in CURVES if history.get(name)]

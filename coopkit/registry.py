@@ -104,7 +104,16 @@ def _check_kind(kind: str) -> Kind:
 
 
 class Registry:
-    """A plugin manager plus the parts its plugins registered, collected lazily."""
+    """A plugin manager plus the parts its plugins registered, collected lazily.
+
+    coopkit uses one, :data:`default_registry`, through the module's functions; a
+    separate ``Registry`` is useful in tests.
+
+    Example:
+        >>> registry = Registry()
+        >>> {"mlp", "conv"} <= {part.name for part in registry.available("energy")}
+        True
+    """
 
     def __init__(self, *, builtins: tuple[str, ...] = BUILTIN_PLUGINS) -> None:
         self._builtins = builtins
@@ -264,10 +273,37 @@ def available(kind: str) -> list[PartInfo]:
 
 
 def resolve(kind: str, name: str) -> PartInfo:
-    """The part of ``kind`` registered as ``name`` in the default registry."""
+    """The part of ``kind`` registered as ``name`` in the default registry.
+
+    Raises:
+        UnknownPartError: listing what is available and the closest match.
+
+    Example:
+        >>> part = resolve("sampler", "langevin")
+        >>> part.origin, part.factory.__name__
+        ('coopkit (built-in)', 'LangevinSampler')
+        >>> try:
+        ...     resolve("flow", "realnpv")
+        ... except UnknownPartError as exc:
+        ...     print(str(exc).split(" Available")[0])
+        Unknown flow 'realnpv'. Did you mean 'realnvp'?
+    """
     return default_registry.resolve(kind, name)
 
 
 def register_plugin(plugin: object, name: str | None = None) -> str:
-    """Register a plugin object with the default registry at run time."""
+    """Register a plugin object with the default registry at run time; returns its name.
+
+    Example:
+        >>> from coopkit import hookimpl
+        >>> from coopkit.samplers import LangevinSampler
+        >>> class NoisyLangevin:
+        ...     @hookimpl
+        ...     def register_samplers(self, register):
+        ...         register("noisy-langevin", LangevinSampler, description="with noise")
+        >>> name = register_plugin(NoisyLangevin(), name="noisy")
+        >>> resolve("sampler", "noisy-langevin").origin
+        'runtime plugin noisy'
+        >>> default_registry.unregister_plugin(name)
+    """
     return default_registry.register_plugin(plugin, name=name)

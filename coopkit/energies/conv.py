@@ -28,7 +28,12 @@ MAX_WIDTH_FACTOR = 8
 
 class ResidualDown(nn.Module):
     """Pre-activation residual block that halves the spatial size: ``(n, c_in, s, s)``
-    to ``(n, c_out, s/2, s/2)``."""
+    to ``(n, c_out, s/2, s/2)``.
+
+    Example:
+        >>> ResidualDown(4, 8)(torch.randn(2, 4, 8, 8)).shape
+        torch.Size([2, 8, 4, 4])
+    """
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
@@ -46,7 +51,12 @@ class ResidualDown(nn.Module):
 
 
 def n_blocks(size: int) -> int:
-    """Number of downsampling blocks ``k`` that bring ``size = 4 * 2**k`` to 4."""
+    """Number of downsampling blocks ``k`` that bring ``size = 4 * 2**k`` to 4.
+
+    Example:
+        >>> n_blocks(8), n_blocks(32)
+        (1, 3)
+    """
     k = (size // 4).bit_length() - 1
     if size < 4 or 4 * 2**k != size:
         raise ValueError(

@@ -117,6 +117,15 @@ class Flow(Transform):
     Subclasses implement ``forward`` (data → latent) and ``inverse`` (latent → data)
     and set ``event_shape``, the shape of one sample. Latents have the same number of
     elements as data, shaped ``(n, *event_shape)``.
+
+    Example:
+        >>> from coopkit.flows import RealNVP
+        >>> flow = RealNVP((2,))
+        >>> flow.initialize(torch.randn(256, 2))  # ActNorm's data-dependent initialisation
+        >>> flow.log_prob(torch.zeros(3, 2)).shape
+        torch.Size([3])
+        >>> flow.sample(5, generator=torch.Generator().manual_seed(0)).shape
+        torch.Size([5, 2])
     """
 
     event_shape: tuple[int, ...]

@@ -18,7 +18,13 @@ from coopkit.flows.base import ActNorm, Chain, Flow, Transform
 
 
 def mlp(in_features: int, out_features: int, hidden_features: int, n_hidden: int) -> nn.Sequential:
-    """An MLP with SiLU activations whose last layer starts at zero (identity coupling)."""
+    """An MLP with SiLU activations whose last layer starts at zero (identity coupling).
+
+    Example:
+        >>> net = mlp(2, 4, hidden_features=16, n_hidden=2)
+        >>> net(torch.randn(3, 2)).abs().max().item()
+        0.0
+    """
     layers: list[nn.Module] = []
     width = in_features
     for _ in range(n_hidden):
@@ -31,7 +37,15 @@ def mlp(in_features: int, out_features: int, hidden_features: int, n_hidden: int
 
 
 class AffineCoupling(Transform):
-    """One masked affine coupling layer on ``(n, features)`` inputs."""
+    """One masked affine coupling layer on ``(n, features)`` inputs.
+
+    Example:
+        >>> layer = AffineCoupling(torch.tensor([1, 0]), 16, n_hidden=1, scale_bound=3.0)
+        >>> x = torch.randn(4, 2)
+        >>> y, logdet = layer(x)
+        >>> torch.equal(y, x), logdet.abs().max().item()  # it starts as the identity
+        (True, 0.0)
+    """
 
     def __init__(
         self, mask: Tensor, hidden_features: int, n_hidden: int, scale_bound: float

@@ -26,14 +26,25 @@ from coopkit.flows.base import ActNorm, Chain, Flow, Transform
 
 
 def squeeze(x: Tensor) -> Tensor:
-    """Move each 2x2 patch into channels: ``(n, c, h, w) -> (n, 4c, h/2, w/2)``."""
+    """Move each 2x2 patch into channels: ``(n, c, h, w) -> (n, 4c, h/2, w/2)``.
+
+    Example:
+        >>> squeeze(torch.zeros(2, 3, 8, 8)).shape
+        torch.Size([2, 12, 4, 4])
+    """
     n, c, h, w = x.shape
     x = x.reshape(n, c, h // 2, 2, w // 2, 2).permute(0, 1, 3, 5, 2, 4)
     return x.reshape(n, 4 * c, h // 2, w // 2)
 
 
 def unsqueeze(x: Tensor) -> Tensor:
-    """Inverse of :func:`squeeze`: ``(n, 4c, h, w) -> (n, c, 2h, 2w)``."""
+    """Inverse of :func:`squeeze`: ``(n, 4c, h, w) -> (n, c, 2h, 2w)``.
+
+    Example:
+        >>> x = torch.arange(32.0).reshape(2, 1, 4, 4)
+        >>> torch.equal(unsqueeze(squeeze(x)), x)
+        True
+    """
     n, c, h, w = x.shape
     x = x.reshape(n, c // 4, 2, 2, h, w).permute(0, 1, 4, 2, 5, 3)
     return x.reshape(n, c // 4, 2 * h, 2 * w)
@@ -207,6 +218,13 @@ class MultiscaleFlow(Flow):
         event_shape: ``(c, h, w)``; ``h`` and ``w`` divisible by ``2**n_scales``.
         n_scales: number of scales.
         make_steps: the transforms of one scale, given its squeezed ``(c, h, w)``.
+
+    Example:
+        >>> flow = MultiscaleFlow((1, 8, 8), 2, lambda c, h, w: [InvertibleConv1x1(c)])
+        >>> x = torch.rand(3, 1, 8, 8) * 2 - 1
+        >>> z, logdet = flow(x)
+        >>> z.shape, torch.allclose(flow.inverse(z)[0], x, atol=1e-4)
+        (torch.Size([3, 1, 8, 8]), True)
     """
 
     name = "multiscale flow"

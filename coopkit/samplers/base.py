@@ -36,6 +36,20 @@ class Sampler:
     ``exp(-E)`` exactly invariant (a Metropolis–Hastings accept/reject step, as in MALA
     or HMC) rather than only approximately (unadjusted Langevin); the conformance
     checks of :mod:`coopkit.testing` choose their statistical tests by it.
+
+    Example:
+        A sampler that takes one plain gradient step (a sketch, not a valid MCMC move):
+
+        >>> class GradientStep(Sampler):
+        ...     def __init__(self, step_size=0.1):
+        ...         self.step_size = step_size
+        ...     def __call__(self, energy, x0, *, generator=None, differentiable=False):
+        ...         x, e, grad = evaluate(energy, x0, differentiable)
+        ...         return SampleResult(x - self.step_size * grad, {"step_size": self.step_size})
+        >>> result = GradientStep()(lambda x: 0.5 * (x**2).sum(dim=1), torch.ones(2, 3))
+        >>> result.x
+        tensor([[0.9000, 0.9000, 0.9000],
+                [0.9000, 0.9000, 0.9000]])
     """
 
     step_size: float
@@ -59,6 +73,11 @@ def evaluate(energy: Energy, x: Tensor, differentiable: bool) -> tuple[Tensor, T
     input to the energy and its gradient is kept (``create_graph=True``), so that a loss
     on later states back-propagates through this step; an ``x`` that does not require
     grad starts a new leaf.
+
+    Example:
+        >>> x, e, grad = evaluate(lambda x: 0.5 * (x**2).sum(dim=1), torch.ones(2, 3), False)
+        >>> e, grad[0], grad.requires_grad
+        (tensor([1.5000, 1.5000]), tensor([1., 1., 1.]), False)
     """
     if not (differentiable and x.requires_grad):
         x = x.detach().requires_grad_(True)
@@ -77,7 +96,14 @@ def draw(
     generator: torch.Generator | None,
 ) -> Tensor:
     """``sample(shape)`` (``torch.randn``, ``torch.rand``) drawn on the generator's device,
-    then moved to ``like``'s device and dtype: a CPU generator serves chains on a GPU."""
+    then moved to ``like``'s device and dtype: a CPU generator serves chains on a GPU.
+
+    Example:
+        >>> like = torch.zeros(1, dtype=torch.float64)
+        >>> noise = draw(torch.randn, (2, 3), like, torch.Generator().manual_seed(0))
+        >>> noise.shape, noise.dtype
+        (torch.Size([2, 3]), torch.float64)
+    """
     device = generator.device if generator is not None else like.device
     return sample(shape, generator=generator, device=device).to(like.device, like.dtype)
 
@@ -90,7 +116,17 @@ def check_step_size(step_size: float) -> float:
 
 
 def check_count(name: str, value: int, least: int) -> int:
-    """``value`` as an int; a ValueError naming ``name`` unless it is an integer >= ``least``."""
+    """``value`` as an int; a ValueError naming ``name`` unless it is an integer >= ``least``.
+
+    Example:
+        >>> check_count("n_steps", 30.0, least=0)
+        30
+        >>> try:
+        ...     check_count("n_steps", 2.5, least=0)
+        ... except ValueError as exc:
+        ...     print(exc)
+        n_steps must be a non-negative integer; got 2.5.
+    """
     if int(value) != value or value < least:
         kind = {0: "a non-negative integer", 1: "a positive integer"}.get(
             least, f"an integer >= {least}"
@@ -107,7 +143,12 @@ def check_probability(name: str, value: float) -> float:
 
 
 def check_bounds(bounds: tuple[float, float] | None) -> tuple[float, float] | None:
-    """``bounds`` as ``(low, high)`` floats, or ``None``; a ValueError unless low < high."""
+    """``bounds`` as ``(low, high)`` floats, or ``None``; a ValueError unless low < high.
+
+    Example:
+        >>> check_bounds((-1, 1))
+        (-1.0, 1.0)
+    """
     if bounds is None:
         return None
     if len(bounds) != 2 or not bounds[0] < bounds[1]:
