@@ -126,9 +126,8 @@ def _plugins(args: argparse.Namespace) -> int:
         rows += [(kind, p.name, p.origin, p.description) for p in available(kind)]
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     for row in rows:
-        print(
-            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + row[3]
-        )
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[3]]))
     return 0
 
 
@@ -143,7 +142,10 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="coopkit", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="coopkit",
+        description="CoopFlow from the command line: fit, sample, plugins, demo.",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     fit = commands.add_parser(

@@ -98,15 +98,18 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
         flow: the normalizing flow.
         energy: the energy net.
         sampler: the sampler that revises the flow's proposals.
-        flow_params, energy_params, sampler_params: keyword arguments of the factories.
-            A sampler whose factory takes ``bounds`` gets the data's box in model units
-            unless ``sampler_params`` set it: [-1, 1] for images (the released code's
-            pixel clamp), the standardised data's range plus one unit for tables. For
-            tables, a factory taking ``step_size`` gets 0.3 unless set (the released
-            0.03 is tuned to image energies; on tables it moves chains too little).
+        flow_params: keyword arguments of the flow's factory.
+        energy_params: keyword arguments of the energy net's factory.
+        sampler_params: keyword arguments of the sampler's factory. A sampler whose
+            factory takes ``bounds`` gets the data's box in model units unless set here:
+            [-1, 1] for images (the released code's pixel clamp), the standardised data's
+            range plus one unit for tables. For tables, a factory taking ``step_size``
+            gets 0.3 unless set (the released 0.03 is tuned to image energies; on tables
+            it moves chains too little).
         n_iter: cooperative iterations (one batch each).
         batch_size: samples per iteration.
-        flow_lr, energy_lr: Adam learning rates (the paper: 1e-4 both).
+        flow_lr: the flow's Adam learning rate (the paper: 1e-4).
+        energy_lr: the energy net's Adam learning rate (the paper: 1e-4).
         warmup_iter: iterations of linear learning-rate warm-up.
         pretrain_iter: maximum-likelihood iterations of the flow on the data before the
             cooperative loop (CoopFlow(Pre)); 0 trains from scratch. With
@@ -142,20 +145,36 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
         verbose: show a progress bar.
 
     Attributes:
-        flow_, energy_, sampler_: the fitted parts (plain modules, on ``device_``).
+        flow_: the fitted flow (a plain module, on ``device_``).
+        energy_: the fitted energy net (a plain module, on ``device_``).
+        sampler_: the sampler, with any step size changed during ``fit``.
         history_: per iteration, ``flow_nll``, ``energy_data``, ``energy_revised``,
             ``revision`` (mean norm of the Langevin change) and the sampler's stats.
         n_iter_: iterations done, pre-training included.
         stop_reason_: ``"completed"``, or where training diverged or was interrupted.
-        log_partition_, log_partition_se_: the energy model's ``log Z`` in model units
-            and its standard error (importance sampling from the flow).
+        log_partition_: the energy model's ``log Z`` in model units, by importance
+            sampling from the flow.
+        log_partition_se_: the standard error of ``log_partition_``.
 
     Example:
-        >>> from sklearn.datasets import make_moons
-        >>> X, _ = make_moons(256, noise=0.05, random_state=0)
-        >>> model = CoopFlow(n_iter=5, batch_size=64, random_state=0).fit(X)
-        >>> model.sample(3, random_state=0).shape
+        >>> from coopkit.datasets import moons
+        >>> X = moons(64, random_state=0)
+        >>> model = CoopFlow(n_iter=2, batch_size=32, random_state=0).fit(X)
+        >>> model.sample(4, random_state=0).shape, model.sample(4, revise=False).shape
+        ((4, 2), (4, 2))
+        >>> model.flow_score_samples(X[:3]).shape, model.score_samples(X[:3]).shape
+        ((3,), (3,))
+        >>> model.reconstruct(X[:3], n_iter=5).shape
         (3, 2)
+        >>> model.inpaint(X[:3], [1, 0], n_completions=2, n_iter=5).shape
+        (3, 2, 2)
+        >>> model.interpolate(X[0], X[1], n_points=4, n_iter=5).shape
+        (4, 2)
+        >>> import tempfile
+        >>> path = model.save(Path(tempfile.mkdtemp()) / "moons.coopkit")
+        >>> loaded = CoopFlow.load(path)
+        >>> bool(np.allclose(loaded.sample(3, random_state=0), model.sample(3, random_state=0)))
+        True
     """
 
     def __init__(
