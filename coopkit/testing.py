@@ -1,7 +1,87 @@
-r"""Conformance checks for samplers, for coopkit's own tests and for plugin authors.
+r"""Conformance checks for flows, energy nets and samplers: coopkit's tests and plugins'.
 
-:func:`check_sampler` runs two groups of checks on a registered sampler factory and
-raises :class:`AssertionError`, naming the check and the fix, on the first failure.
+Every part, built in or third-party, must meet the same bar. Three checks take the
+factory a part is registered with and raise :class:`AssertionError`, naming the
+failed check (in brackets) and the likely fix, on the first failure:
+
+* :func:`check_flow` ``(factory, event_shape, **params)``: exact inverse, correct
+  log-determinants, on the inputs that Langevin produces;
+* :func:`check_energy` ``(factory, event_shape, **params)``: one finite energy per
+  sample, differentiable twice;
+* :func:`check_sampler` ``(factory, **params)``: the sampler contract and statistics.
+
+coopkit's own suite runs them over every registered part (``tests/test_conformance.py``,
+parametrised from :func:`coopkit.available`); a plugin's suite calls them on its parts:
+
+```python
+from coopkit.testing import check_energy, check_flow, check_sampler
+from my_plugin import MyEnergy, MyFlow, my_sampler  # the registered factories
+
+def test_my_flow_conforms() -> None:
+    check_flow(MyFlow, (3,), hidden_features=16)  # small sizes keep it fast
+
+def test_my_energy_conforms() -> None:
+    check_energy(MyEnergy, (1, 8, 8), n_f=8)
+
+def test_my_sampler_conforms() -> None:
+    check_sampler(my_sampler, n_leapfrog=5)
+```
+
+**Flows** (:func:`check_flow`). The flow is built by ``factory(event_shape, **params)``
+(torch's global random state forked and seeded: the check is reproducible and leaves
+that state alone), converted to float64, initialised on a batch of 64
+(:meth:`~coopkit.flows.base.Flow.initialize`, e.g. ActNorm's data-dependent start),
+and every parameter is then moved by :math:`\mathcal{N}(0, 0.1^2)` noise, so that
+conditioners that start at zero (identity couplings) hide nothing. Inputs come from
+the flow's domain: for images (``event_shape`` of length 3) uniform in [-1, 1] with a
+drawn fraction of pixels at exactly ±1, where Langevin clamps them; otherwise standard
+normal times a drawn scale (tables reach flows standardised). Checked, in this order:
+
+* *shapes*: ``forward(x) -> (z, logdet)`` with ``z`` shaped like ``x``, ``logdet``
+  ``(n,)``, the input's dtype, finite; likewise ``inverse``; inputs not modified;
+* *initialisation runs once*: a forward call on a batch with other statistics changes
+  no parameter or buffer;
+* *train/eval*: ``flow.train()`` and ``flow.eval()`` give the same outputs both ways;
+* *batch independence*: each sample's latent and log-determinant alone equal those
+  computed in the batch;
+* *state_dict*: saved with :func:`torch.save`, loaded with ``torch.load(...,
+  weights_only=True)`` into a fresh instance from the factory (another random
+  initialisation), the outputs are identical;
+* *sample*: ``flow.sample(n, generator)`` gives finite ``(n, *event_shape)`` samples,
+  the same for the same generator seed;
+* *parameter gradients*: the mean ``log_prob`` of a batch gives every parameter a
+  finite, non-zero gradient;
+* per point, on 5 hypothesis examples (batch size, scale, fraction of clamped pixels,
+  seed; derandomised) and then *out of range* (tables: every coordinate, or one, at
+  ±20 standard units; images: every pixel at -1 or 1): *round trip*
+  ``inverse(forward(x)) = x`` and ``forward(inverse(z)) = z`` for base draws ``z``;
+  *forward log-determinant* equal to :func:`torch.linalg.slogdet` of the autograd
+  Jacobian of one sample's flattened map, *inverse log-determinant* likewise, and the
+  two *cancelling*.
+
+Tolerances, relative plus absolute, float64: :math:`10^{-7}` for round trips,
+:math:`10^{-6}` for log-determinants. A Jacobian costs one backward pass per element
+of a sample: keep event shapes small (``(3,)``, ``(1, 8, 8)``) and the flow's sizes
+small, and the check takes a second or two on one CPU core.
+
+**Energy nets** (:func:`check_energy`). Built the same way (seeded, parameters moved by
+small noise), in float32 and float64 copies, with inputs from the same domains.
+Checked on 5 hypothesis examples (batch sizes from 1) and out of range:
+
+* *shape*: energies ``(n,)``, also for a batch of one (``.squeeze()`` would give a
+  scalar); *dtype*: the input's (float32 and float64); *finite*;
+* *determinism*: a second call gives the same energies (no dropout);
+* *batch independence*: each sample's energy alone equals its energy in the batch;
+* *input gradient*: :math:`\nabla_x E` finite and, along a random direction, equal to
+  central finite differences of :math:`E` (no detached paths);
+* *twice differentiable*: a Hessian-vector product exists, is finite and matches
+  finite differences of :math:`\nabla_x E` (reconstruction back-propagates through
+  Langevin steps, which contain :math:`\nabla_x E`);
+
+then *parameter gradients* of the mean energy and the *state_dict* round trip, as for
+flows.
+
+**Samplers** (:func:`check_sampler`): two groups of checks.
 
 **Contract** (:func:`check_sampler_contract`, driven by hypothesis over batch sizes,
 event shapes and seeds, for float32 and float64):
@@ -53,16 +133,6 @@ is passed unchanged. Pass what turns the sampler into a sampler of ``exp(-E)`` (
 (each call would adapt anew). The whole check takes a few seconds on one CPU core for a
 sampler that costs one gradient per step.
 
-Example, in a plugin's test suite:
-
-.. code-block:: python
-
-    from coopkit.testing import check_sampler
-    from my_plugin import my_sampler  # the registered factory
-
-    def test_my_sampler_conforms() -> None:
-        check_sampler(my_sampler, n_leapfrog=5)
-
 Example:
     >>> from coopkit.samplers import MALASampler
     >>> check_sampler_contract(MALASampler)
@@ -70,6 +140,8 @@ Example:
 
 from __future__ import annotations
 
+import copy
+import io
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -80,6 +152,7 @@ import torch
 from torch import Tensor
 
 from coopkit.diagnostics import effective_sample_size
+from coopkit.flows.base import Flow
 from coopkit.samplers.base import Energy, Sampler, SampleResult
 
 try:
@@ -90,7 +163,13 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "coopkit.testing needs hypothesis; install it with `pip install coopkit[test]`."
     ) from exc
 
-__all__ = ["check_sampler", "check_sampler_contract", "check_sampler_statistics"]
+__all__ = [
+    "check_energy",
+    "check_flow",
+    "check_sampler",
+    "check_sampler_contract",
+    "check_sampler_statistics",
+]
 
 SamplerFactory = Callable[..., Sampler]
 
@@ -438,3 +517,521 @@ def check_sampler_statistics(factory: SamplerFactory, **params: Any) -> None:
             _check_expectations(sampler, target, label)
     else:
         _check_unadjusted(factory, params, label)
+
+
+# ---------------------------------------------------------------- flows and energy nets
+
+PartFactory = Callable[..., torch.nn.Module]
+
+PART_EXAMPLES = 5
+PERTURBATION = 0.1
+ROUND_TRIP_TOL = 1e-7
+LOGDET_TOL = 1e-6
+FAR_OUT = 20.0
+INIT_BATCH = 64
+FD_STEP = 1e-6
+FD_TOL = 1e-6
+
+
+def _part_settings() -> settings:
+    return settings(
+        max_examples=PART_EXAMPLES,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        phases=[Phase.generate],
+        suppress_health_check=[HealthCheck.too_slow],
+        report_multiple_bugs=False,
+    )
+
+
+def _is_image(event_shape: tuple[int, ...]) -> bool:
+    return len(event_shape) == 3
+
+
+def _draw(
+    event_shape: tuple[int, ...],
+    n: int,
+    generator: torch.Generator,
+    scale: float = 1.0,
+    clamped: float = 0.0,
+) -> Tensor:
+    """``n`` float64 inputs from the domain: images uniform in [-1, 1] with a fraction
+    ``clamped`` of pixels at exactly ±1; anything else ``scale`` times standard normal."""
+    shape = (n, *event_shape)
+    if not _is_image(event_shape):
+        return scale * torch.randn(shape, generator=generator, dtype=torch.float64)
+    x = 2 * torch.rand(shape, generator=generator, dtype=torch.float64) - 1
+    at_edge = torch.rand(shape, generator=generator, dtype=torch.float64) < clamped
+    return torch.where(at_edge, torch.where(x < 0, -1.0, 1.0).to(x.dtype), x)
+
+
+def _far_out(event_shape: tuple[int, ...], generator: torch.Generator) -> dict[str, Tensor]:
+    """Named batches of inputs where Langevin takes samples; the first row is the case."""
+    signs = torch.where(torch.rand((3, *event_shape), generator=generator) < 0.5, -1.0, 1.0)
+    signs = signs.to(torch.float64)
+    if _is_image(event_shape):
+        return {
+            "every pixel at -1 or 1 (where Langevin clamps them)": signs,
+            "every pixel at 1": torch.ones_like(signs),
+            "every pixel at -1": -torch.ones_like(signs),
+        }
+    one = _draw(event_shape, 3, generator)
+    one.view(3, -1)[:, 0] = FAR_OUT * signs.view(3, -1)[:, 0]
+    return {
+        f"every coordinate at ±{FAR_OUT:g} standard units": FAR_OUT * signs,
+        f"one coordinate at ±{FAR_OUT:g} standard units": one,
+    }
+
+
+@torch.no_grad()
+def _perturb(module: torch.nn.Module, generator: torch.Generator) -> None:
+    """Move every parameter by ``N(0, PERTURBATION²)`` noise (zero-initialised layers too)."""
+    for param in module.parameters():
+        param.add_(PERTURBATION * torch.randn(param.shape, generator=generator, dtype=param.dtype))
+
+
+def _build_part(
+    factory: PartFactory, event_shape: tuple[int, ...], params: dict[str, Any], seed: int
+) -> torch.nn.Module:
+    """``factory(event_shape, **params)`` with torch's global generator seeded (the caller
+    has forked it), as a float64 module."""
+    torch.manual_seed(seed)
+    try:
+        part = factory(event_shape, **params)
+    except TypeError as exc:
+        raise AssertionError(
+            f"{_name(factory)}({event_shape!r}, **{params!r}) failed ({exc}); a flow or "
+            "energy factory takes event_shape first, then keyword parameters."
+        ) from exc
+    _require(
+        isinstance(part, torch.nn.Module),
+        f"{_name(factory)} built {type(part).__name__}, not a torch.nn.Module.",
+    )
+    return part.double()
+
+
+def _close(actual: Tensor, expected: Tensor, tol: float) -> bool:
+    """``|actual - expected| <= tol (1 + |expected|)`` everywhere, and both finite."""
+    ok = (actual - expected).abs() <= tol * (1 + expected.abs())
+    return bool(ok.all() and torch.isfinite(actual).all())
+
+
+def _error(actual: Tensor, expected: Tensor) -> float:
+    return ((actual - expected).abs() / (1 + expected.abs())).max().item()
+
+
+def _check_state_dict(
+    part: torch.nn.Module,
+    rebuild: Callable[[], torch.nn.Module],
+    outputs: Callable[[torch.nn.Module], list[Tensor]],
+    label: str,
+) -> None:
+    """Save ``part.state_dict()``, load it into ``rebuild()``, compare ``outputs``."""
+    buffer = io.BytesIO()
+    torch.save(part.state_dict(), buffer)
+    buffer.seek(0)
+    try:
+        state = torch.load(buffer, weights_only=True)
+    except Exception as exc:
+        raise AssertionError(
+            f"{label} [state_dict]: torch.load(weights_only=True) refuses the saved "
+            f"state_dict ({exc}); keep only tensors in parameters and buffers."
+        ) from exc
+    fresh = rebuild()
+    try:
+        fresh.load_state_dict(state)
+    except RuntimeError as exc:
+        raise AssertionError(
+            f"{label} [state_dict]: a fresh instance from the factory cannot load the "
+            f"state_dict ({exc}); build the same parameters and buffers from the same "
+            "arguments, whatever the data or the random state."
+        ) from exc
+    for name, (loaded, original) in enumerate(zip(outputs(fresh), outputs(part), strict=True)):
+        _require(
+            _close(loaded, original, 1e-12),
+            f"{label} [state_dict]: after save and load into a fresh instance, output {name} "
+            f"differs (error {_error(loaded, original):.3g}). Keep all state that the outputs "
+            "depend on (e.g. an 'initialized' flag of a data-dependent initialisation) in "
+            "parameters or persistent buffers, not in Python attributes.",
+        )
+
+
+def _check_parameter_gradients(part: torch.nn.Module, loss: Tensor, label: str, what: str) -> None:
+    """Every trainable parameter of ``part`` gets a finite, non-zero gradient from ``loss``."""
+    trainable = [(name, p) for name, p in part.named_parameters() if p.requires_grad]
+    if not trainable:
+        return
+    part.zero_grad(set_to_none=True)
+    loss.backward()
+    grads = {name: p.grad for name, p in trainable}
+    part.zero_grad(set_to_none=True)
+    broken = [name for name, g in grads.items() if g is not None and not torch.isfinite(g).all()]
+    _require(not broken, f"{label} [parameter gradients]: non-finite gradients in {broken}.")
+    missing = [name for name, g in grads.items() if g is None]
+    zero = [name for name, g in grads.items() if g is not None and not g.abs().sum() > 0]
+    _require(
+        not missing and not zero,
+        f"{label} [parameter gradients]: {what} gives no gradient to {missing + zero} (None: "
+        f"{missing}, all zero: {zero}). Every trainable parameter must influence the output: "
+        "remove unused parameters, do not detach or compute under torch.no_grad, and "
+        "register constants as buffers (or set requires_grad=False).",
+    )
+
+
+def _jacobian_logdet(function: Callable[[Tensor], tuple[Tensor, Tensor]], point: Tensor) -> Tensor:
+    """``log|det J|`` of ``function``'s first output at one sample ``point`` ``(1, *event)``."""
+
+    def flat(v: Tensor) -> Tensor:
+        return function(v.view_as(point))[0].reshape(-1)
+
+    jacobian = torch.autograd.functional.jacobian(flat, point.reshape(-1))
+    return torch.linalg.slogdet(jacobian).logabsdet
+
+
+def _call_flow(
+    function: Callable[[Tensor], tuple[Tensor, Tensor]], x: Tensor, direction: str, where: str
+) -> tuple[Tensor, Tensor]:
+    before = x.clone()
+    out = function(x)
+    _require(
+        isinstance(out, tuple) and len(out) == 2,
+        f"{where} [shapes]: {direction} must return a pair (values, logdet); got "
+        f"{type(out).__name__}.",
+    )
+    y, logdet = out
+    _require(
+        tuple(y.shape) == tuple(x.shape) and tuple(logdet.shape) == (x.shape[0],),
+        f"{where} [shapes]: {direction} of a batch {tuple(x.shape)} returned values "
+        f"{tuple(y.shape)} and logdet {tuple(logdet.shape)}; the values must keep the "
+        f"input's shape and logdet be ({x.shape[0]},): sum each sample's log-determinant "
+        "over all its elements.",
+    )
+    _require(
+        y.dtype == x.dtype and logdet.dtype == x.dtype,
+        f"{where} [shapes]: {direction} returned {y.dtype} and {logdet.dtype} for "
+        f"{x.dtype} input; compute in the input's dtype.",
+    )
+    _require(torch.equal(x, before), f"{where}: {direction} modified its input in place.")
+    _require(
+        bool(torch.isfinite(y).all() and torch.isfinite(logdet).all()),
+        f"{where} [finite]: {direction} returned NaN or infinite values or log-determinants; "
+        "bound the scales (e.g. s = B tanh(s / B)) and use tails that stay invertible "
+        "(e.g. linear tails outside a spline's interval).",
+    )
+    return y, logdet
+
+
+def _check_flow_points(flow: Flow, x: Tensor, z_draw: Tensor, where: str) -> None:
+    """Shapes, round trips both ways, log-determinants against the Jacobian, cancellation."""
+    z, logdet = _call_flow(flow, x, "forward", where)
+    back, inverse_logdet = _call_flow(flow.inverse, z, "inverse", where)
+    _require(
+        _close(back, x, ROUND_TRIP_TOL),
+        f"{where} [round trip]: inverse(forward(x)) differs from x (relative error "
+        f"{_error(back, x):.3g} > {ROUND_TRIP_TOL:g}); inverse must undo forward exactly.",
+    )
+    x_drawn, _ = _call_flow(flow.inverse, z_draw, "inverse", where)
+    z_back, _ = _call_flow(flow, x_drawn, "forward", where)
+    _require(
+        _close(z_back, z_draw, ROUND_TRIP_TOL),
+        f"{where} [round trip]: forward(inverse(z)) differs from z for z from the base "
+        f"(relative error {_error(z_back, z_draw):.3g} > {ROUND_TRIP_TOL:g}); inverse must be "
+        "the exact inverse of forward on the whole latent space.",
+    )
+    expected = _jacobian_logdet(flow, x[:1])
+    _require(
+        _close(logdet[:1], expected, LOGDET_TOL),
+        f"{where} [forward log-determinant]: forward's logdet {logdet[0].item():.6g} but "
+        f"log|det| of the autograd Jacobian is {expected.item():.6g}. logdet must be "
+        "log|det dz/dx| of the very map computed: check signs, factors, and that every "
+        "element (pixels x channels) is counted once.",
+    )
+    expected = _jacobian_logdet(flow.inverse, z[:1])
+    _require(
+        _close(inverse_logdet[:1], expected, LOGDET_TOL),
+        f"{where} [inverse log-determinant]: inverse's logdet {inverse_logdet[0].item():.6g} "
+        f"but log|det| of the autograd Jacobian is {expected.item():.6g}; inverse must return "
+        "log|det dx/dz|.",
+    )
+    _require(
+        _close(logdet + inverse_logdet, torch.zeros_like(logdet), LOGDET_TOL),
+        f"{where} [log-determinants cancel]: forward and inverse log-determinants do not "
+        f"cancel (largest sum {(logdet + inverse_logdet).abs().max().item():.3g}); inverse "
+        "must return minus the forward log-determinant at the corresponding point.",
+    )
+
+
+def _check_flow_structure(
+    flow: Flow, factory: PartFactory, params: dict[str, Any], x: Tensor, label: str
+) -> None:
+    """Shapes, no re-initialisation, train/eval, batch independence, state_dict, sample."""
+    z, _ = _call_flow(flow, x, "forward", label)
+    _call_flow(flow.inverse, z, "inverse", label)
+    before = {name: t.clone() for name, t in flow.state_dict().items()}
+    shifted = 0.5 * x if _is_image(flow.event_shape) else 3 * x + 2
+    z_train, logdet_train = flow(shifted)
+    changed = [
+        name for name, t in flow.state_dict().items() if not torch.equal(t, before.get(name, t))
+    ]
+    _require(
+        not changed,
+        f"{label} [initialisation runs once]: a forward call after initialize changed "
+        f"{changed}; the data-dependent initialisation must run only on the first call "
+        "(e.g. guarded by an 'initialized' buffer), never on later batches.",
+    )
+    flow.eval()
+    try:
+        z_eval, logdet_eval = flow(shifted)
+        x_eval, _ = flow.inverse(z_eval)
+    finally:
+        flow.train()
+    x_train, _ = flow.inverse(z_eval)
+    _require(
+        _close(z_eval, z_train, 1e-12)
+        and _close(logdet_eval, logdet_train, 1e-12)
+        and _close(x_eval, x_train, 1e-12),
+        f"{label} [train/eval]: forward or inverse differ between flow.train() and "
+        "flow.eval() after initialisation; a flow must be one fixed bijection (no dropout, "
+        "no batch statistics).",
+    )
+    z_all, logdet_all = flow(x)
+    for i in range(x.shape[0]):
+        z_alone, logdet_alone = flow(x[i : i + 1])
+        _require(
+            _close(z_alone, z_all[i : i + 1], 1e-10)
+            and _close(logdet_alone, logdet_all[i : i + 1], 1e-10),
+            f"{label} [batch independence]: sample {i}'s latent or log-determinant changes "
+            "with the rest of the batch; each sample must be mapped on its own (no batch "
+            "statistics after initialisation).",
+        )
+
+    def outputs(part: torch.nn.Module) -> list[Tensor]:
+        z, logdet = part(x)
+        back, inverse_logdet = part.inverse(z)
+        return [z, logdet, back, inverse_logdet]
+
+    event_shape = flow.event_shape
+    _check_state_dict(
+        flow, lambda: _build_part(factory, event_shape, params, seed=1), outputs, label
+    )
+    first, second = (flow.sample(3, torch.Generator().manual_seed(0)) for _ in range(2))
+    _require(
+        tuple(first.shape) == (3, *event_shape)
+        and bool(torch.isfinite(first).all())
+        and torch.equal(first, second),
+        f"{label} [sample]: flow.sample(3, generator) gave shape {tuple(first.shape)}, "
+        "non-finite or irreproducible samples; it must return (n, *event_shape) finite "
+        "samples, all randomness drawn from the generator.",
+    )
+
+
+def check_flow(factory: PartFactory, event_shape: tuple[int, ...], **params: Any) -> None:
+    """Check a flow factory against the flow contract (see the module's documentation).
+
+    Args:
+        factory: builds the flow, ``factory(event_shape, **params) -> Flow`` (the factory
+            registered with coopkit, or the flow class).
+        event_shape: the shape of one sample, e.g. ``(3,)`` for a table or ``(1, 8, 8)``
+            for images; keep it small (the Jacobian costs a backward pass per element).
+        params: passed to the factory; small sizes keep the check fast.
+
+    Raises:
+        AssertionError: naming the failed check and the likely fix.
+
+    Example:
+        >>> from coopkit.flows import RealNVP
+        >>> check_flow(RealNVP, (3,), n_layers=2, hidden_features=8)
+    """
+    event_shape = tuple(int(size) for size in event_shape)
+    label = f"check_flow({_name(factory)}, {event_shape})"
+    with torch.random.fork_rng(devices=[]):
+        flow = _build_part(factory, event_shape, params, seed=0)
+        _require(
+            isinstance(flow, Flow),
+            f"{label}: the factory built {type(flow).__name__}; a flow must subclass "
+            "coopkit.flows.Flow (which provides log_prob, sample and initialize).",
+        )
+        _require(
+            tuple(flow.event_shape) == event_shape,
+            f"{label}: the flow's event_shape is {flow.event_shape}; it must be the "
+            "event_shape the factory was given.",
+        )
+        generator = torch.Generator().manual_seed(0)
+        flow.initialize(_draw(event_shape, INIT_BATCH, generator))
+        _perturb(flow, generator)
+        flow.train()
+        _check_flow_structure(flow, factory, params, _draw(event_shape, 4, generator), label)
+        _check_parameter_gradients(
+            flow, -flow.log_prob(_draw(event_shape, 32, generator)).mean(), label, "log_prob"
+        )
+
+        @_part_settings()
+        @given(
+            n=st.integers(1, 4),
+            scale=st.floats(0.25, 3.0),
+            clamped=st.floats(0.0, 1.0),
+            seed=st.integers(0, 2**16),
+        )
+        def run(n: int, scale: float, clamped: float, seed: int) -> None:
+            draws = torch.Generator().manual_seed(seed)
+            x = _draw(event_shape, n, draws, scale, clamped)
+            z = scale * torch.randn(x.shape, generator=draws, dtype=torch.float64)
+            where = f"{label} (batch of {n}, scale {scale:.3g}, seed {seed})"
+            _check_flow_points(flow, x, z, where)
+
+        run()
+        for case, x in _far_out(event_shape, generator).items():
+            z = torch.randn(x.shape, generator=generator, dtype=torch.float64)
+            _check_flow_points(flow, x, z, f"{label} (out of range: {case})")
+
+
+def _energies(energy: torch.nn.Module, x: Tensor, where: str) -> Tensor:
+    before = x.clone()
+    out = energy(x)
+    _require(
+        isinstance(out, Tensor) and tuple(out.shape) == (x.shape[0],),
+        f"{where} [shape]: a batch {tuple(x.shape)} gave "
+        f"{tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__}; an energy "
+        f"net returns one energy per sample, shape ({x.shape[0]},) (squeeze only the last "
+        "dimension, so that a batch of one stays (1,)).",
+    )
+    _require(
+        out.dtype == x.dtype,
+        f"{where} [dtype]: {x.dtype} input gave {out.dtype} energies; compute in the input's "
+        "dtype (follow .float() / .double() of the module).",
+    )
+    _require(torch.equal(x, before), f"{where}: the energy net modified its input in place.")
+    _require(bool(torch.isfinite(out).all()), f"{where} [finite]: NaN or infinite energies.")
+    return out
+
+
+def _check_energy_points(
+    energy32: torch.nn.Module, energy: torch.nn.Module, x: Tensor, v: Tensor, where: str
+) -> None:
+    """Shape, dtype, determinism, batch independence, gradient and Hessian-vector product."""
+    _energies(energy32, x.float(), where)
+    leaf = x.clone().requires_grad_(True)
+    values = _energies(energy, leaf, where)
+    _require(
+        values.requires_grad,
+        f"{where} [input gradient]: the energies do not depend on x through autograd; "
+        "Langevin needs grad_x E (no torch.no_grad, .detach() or numpy in the forward).",
+    )
+    _require(
+        torch.equal(values, _energies(energy, x, where)),
+        f"{where} [determinism]: two calls on the same input gave different energies; the "
+        "forward must not be random (no dropout).",
+    )
+    for i in range(x.shape[0]):
+        alone = _energies(energy, x[i : i + 1], where)
+        _require(
+            _close(alone, values[i : i + 1].detach(), 1e-10),
+            f"{where} [batch independence]: sample {i}'s energy changes with the rest of the "
+            "batch; compute each energy from its own sample (no batch norm, no batch means).",
+        )
+    (gradient,) = torch.autograd.grad(values.sum(), leaf, create_graph=True)
+    _require(
+        bool(torch.isfinite(gradient).all()),
+        f"{where} [input gradient]: grad_x E has NaN or infinite entries.",
+    )
+    with torch.no_grad():
+        plus = _energies(energy, x + FD_STEP * v, where)
+        minus = _energies(energy, x - FD_STEP * v, where)
+    slope = (gradient * v).flatten(1).sum(dim=1)
+    difference = (plus - minus) / (2 * FD_STEP)
+    _require(
+        bool(((difference - slope).abs() <= FD_TOL * (1 + slope.abs() + values.abs())).all()),
+        f"{where} [input gradient]: grad_x E along a direction {slope.detach().tolist()} "
+        f"differs from central finite differences of E {difference.tolist()}; part of the "
+        "energy is detached from x (.detach(), torch.no_grad, a .item() or numpy round trip).",
+    )
+    if not gradient.requires_grad:
+        raise AssertionError(
+            f"{where} [twice differentiable]: grad_x E has no graph of its own; the energy "
+            "must be differentiable twice in x (reconstruction back-propagates through "
+            "Langevin steps, which contain grad_x E): use smooth activations and no "
+            "once-differentiable custom functions."
+        )
+    try:
+        (hvp,) = torch.autograd.grad((gradient * v).sum(), leaf, allow_unused=True)
+    except RuntimeError as exc:
+        raise AssertionError(
+            f"{where} [twice differentiable]: the Hessian-vector product failed ({exc}); the "
+            "energy must be differentiable twice in x (reconstruction back-propagates "
+            "through Langevin steps, which contain grad_x E)."
+        ) from exc
+    _require(
+        hvp is not None and bool(torch.isfinite(hvp).all()),
+        f"{where} [twice differentiable]: the Hessian-vector product is missing or not finite.",
+    )
+    plus, minus = (_input_gradient(energy, x + sign * FD_STEP * v, where) for sign in (1, -1))
+    difference = (plus - minus) / (2 * FD_STEP)
+    _require(
+        bool(((difference - hvp).abs() <= FD_TOL * (1 + hvp.abs() + gradient.abs())).all()),
+        f"{where} [twice differentiable]: the Hessian-vector product differs from central "
+        f"finite differences of grad_x E (largest gap {(difference - hvp).abs().max().item():.3g});"
+        " part of grad_x E is not differentiable through autograd (a once_differentiable "
+        "custom function, a detach in a backward), or the energy is not smooth (use smooth "
+        "activations such as SiLU or softplus).",
+    )
+
+
+def _input_gradient(energy: torch.nn.Module, x: Tensor, where: str) -> Tensor:
+    leaf = x.clone().requires_grad_(True)
+    (gradient,) = torch.autograd.grad(_energies(energy, leaf, where).sum(), leaf)
+    return gradient
+
+
+def check_energy(factory: PartFactory, event_shape: tuple[int, ...], **params: Any) -> None:
+    """Check an energy-net factory against the energy contract (see the module's documentation).
+
+    Args:
+        factory: builds the energy net, ``factory(event_shape, **params) -> nn.Module``
+            mapping ``(n, *event_shape)`` to ``(n,)`` energies.
+        event_shape: the shape of one sample, e.g. ``(3,)`` or ``(1, 8, 8)``.
+        params: passed to the factory; small sizes keep the check fast.
+
+    Raises:
+        AssertionError: naming the failed check and the likely fix.
+
+    Example:
+        >>> from coopkit.energies import MLPEnergy
+        >>> check_energy(MLPEnergy, (3,), hidden_features=16)
+    """
+    event_shape = tuple(int(size) for size in event_shape)
+    label = f"check_energy({_name(factory)}, {event_shape})"
+    with torch.random.fork_rng(devices=[]):
+        energy = _build_part(factory, event_shape, params, seed=0)
+        generator = torch.Generator().manual_seed(0)
+        _perturb(energy, generator)
+        energy.train()
+        energy32 = copy.deepcopy(energy).float()
+
+        @_part_settings()
+        @given(
+            n=st.integers(1, 5),
+            scale=st.floats(0.25, 3.0),
+            clamped=st.floats(0.0, 1.0),
+            seed=st.integers(0, 2**16),
+        )
+        def run(n: int, scale: float, clamped: float, seed: int) -> None:
+            draws = torch.Generator().manual_seed(seed)
+            x = _draw(event_shape, n, draws, scale, clamped)
+            v = torch.randn(x.shape, generator=draws, dtype=torch.float64)
+            where = f"{label} (batch of {n}, scale {scale:.3g}, seed {seed})"
+            _check_energy_points(energy32, energy, x, v, where)
+
+        run()
+        for case, x in _far_out(event_shape, generator).items():
+            v = torch.randn(x.shape, generator=generator, dtype=torch.float64)
+            _check_energy_points(energy32, energy, x, v, f"{label} (out of range: {case})")
+        x = _draw(event_shape, 32, generator)
+        _check_parameter_gradients(energy, energy(x).mean(), label, "the mean energy")
+
+        def outputs(part: torch.nn.Module) -> list[Tensor]:
+            return [part(x)]
+
+        _check_state_dict(
+            energy, lambda: _build_part(factory, event_shape, params, seed=1), outputs, label
+        )

@@ -143,7 +143,4 @@ def test_bad_shapes_and_parameters_raise() -> None:
 
 
 def test_passes_coopkits_conformance_kit() -> None:
-    check_flow = getattr(coopkit.testing, "check_flow", None)
-    if check_flow is None:
-        pytest.skip("coopkit.testing.check_flow is not in this coopkit yet")
-    check_flow(FlowPlusPlus, (1, 8, 8), hidden_channels=8, n_components=3)
+    coopkit.testing.check_flow(FlowPlusPlus, (1, 8, 8), hidden_channels=8, n_components=3)

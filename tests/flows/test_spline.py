@@ -1,0 +1,188 @@
+"""Neural spline flow: exact inverses and log-determinants, identity tails far out."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.datasets import make_moons
+
+from coopkit import CoopFlow
+from coopkit.flows import ActNorm
+from coopkit.flows.spline import NSF, SplineCoupling, rational_quadratic_spline
+from coopkit.registry import resolve
+from coopkit.testing import check_flow
+
+BOUND = 5.0
+
+
+def perturbed_nsf(features: int, seed: int, strength: float = 0.2) -> NSF:
+    """A float64 NSF, initialised on data and with every parameter moved off its start."""
+    gen = torch.Generator().manual_seed(seed)
+    flow = NSF((features,), n_layers=3, hidden_features=16, n_bins=6, bound=BOUND).double()
+    flow.initialize(torch.randn(64, features, generator=gen, dtype=torch.float64) * 2 + 1)
+    with torch.no_grad():
+        for p in flow.parameters():
+            p.add_(strength * torch.randn(p.shape, generator=gen, dtype=p.dtype))
+    return flow
+
+
+def spline_params(shape: tuple[int, ...], n_bins: int, seed: int) -> list[torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    raw = 2 * torch.randn(*shape, 3 * n_bins - 1, generator=gen, dtype=torch.float64)
+    return list(raw.split([n_bins, n_bins, n_bins - 1], dim=-1))
+
+
+def jacobian_logdet(fn, x: torch.Tensor) -> torch.Tensor:
+    """``log|det J|`` of ``fn`` at each row of ``x``, from the autograd Jacobian."""
+    rows = []
+    for xi in x:
+        jac = torch.autograd.functional.jacobian(lambda v: fn(v.unsqueeze(0))[0].squeeze(0), xi)
+        rows.append(torch.linalg.slogdet(jac).logabsdet)
+    return torch.stack(rows)
+
+
+flows = st.builds(perturbed_nsf, st.integers(1, 5), st.integers(0, 2**16))
+settings_ = settings(max_examples=10, deadline=None)
+
+
+@settings_
+@given(flow=flows, seed=st.integers(0, 2**16), scale=st.floats(0.5, 4.0))
+def test_inverse_undoes_forward(flow: NSF, seed: int, scale: float) -> None:
+    gen = torch.Generator().manual_seed(seed)
+    x = scale * torch.randn(8, *flow.event_shape, dtype=torch.float64, generator=gen)
+    z, _ = flow(x)
+    assert torch.allclose(flow.inverse(z)[0], x, atol=1e-9)
+    latent = scale * torch.randn(8, *flow.event_shape, dtype=torch.float64, generator=gen)
+    assert torch.allclose(flow(flow.inverse(latent)[0])[0], latent, atol=1e-9)
+
+
+@settings_
+@given(flow=flows, seed=st.integers(0, 2**16))
+def test_logdet_matches_autograd_jacobian(flow: NSF, seed: int) -> None:
+    gen = torch.Generator().manual_seed(seed)
+    x = 3 * torch.randn(4, *flow.event_shape, dtype=torch.float64, generator=gen)
+    z, logdet = flow(x)
+    assert torch.allclose(logdet, jacobian_logdet(flow, x), atol=1e-9)
+    _, inverse_logdet = flow.inverse(z)
+    assert torch.allclose(inverse_logdet, jacobian_logdet(flow.inverse, z), atol=1e-9)
+    assert torch.allclose(logdet + inverse_logdet, torch.zeros_like(logdet), atol=1e-9)
+
+
+@pytest.mark.parametrize("far", [50.0, 1e3])
+def test_points_far_outside_the_bound_invert_exactly(far: float) -> None:
+    flow = perturbed_nsf(3, seed=0)
+    gen = torch.Generator().manual_seed(1)
+    x = torch.tensor([[far, -far, far], [-far, far, far]], dtype=torch.float64)
+    mixed = torch.randn(2, 3, generator=gen, dtype=torch.float64)
+    mixed[:, 1] = torch.tensor([far, -far])
+    for points in (x, mixed):
+        z, logdet = flow(points)
+        assert torch.isfinite(z).all()
+        assert torch.isfinite(logdet).all()
+        back, inverse_logdet = flow.inverse(z)
+        assert torch.allclose(back, points, rtol=1e-12, atol=1e-9)
+        assert torch.allclose(logdet, jacobian_logdet(flow, points), atol=1e-8)
+        assert torch.allclose(logdet + inverse_logdet, torch.zeros_like(logdet), atol=1e-9)
+    assert torch.allclose(flow.inverse(flow(x)[0])[0], x, rtol=1e-12, atol=0)
+    # Every coordinate beyond the bound after the first ActNorm: the splines are the
+    # identity there, so only the ActNorm scales count.
+    scales = sum(-m.log_scale.sum() for m in flow.modules() if isinstance(m, ActNorm))
+    assert torch.allclose(flow(x)[1], scales.expand(2))
+
+
+def test_far_out_points_give_finite_gradients_to_every_parameter() -> None:
+    flow = perturbed_nsf(3, seed=2)
+    gen = torch.Generator().manual_seed(3)
+    x = torch.cat([torch.randn(16, 3, generator=gen, dtype=torch.float64), 1e3 * torch.ones(2, 3)])
+    flow.log_prob(x).sum().backward()
+    for name, p in flow.named_parameters():
+        assert p.grad is not None, name
+        assert torch.isfinite(p.grad).all(), name
+
+
+@pytest.mark.parametrize("inverse", [False, True], ids=["forward", "inverse"])
+def test_spline_is_continuous_with_unit_slope_at_the_boundaries(inverse: bool) -> None:
+    widths, heights, derivatives = spline_params((200,), n_bins=8, seed=4)
+    side = torch.tensor([-1.0, 1.0], dtype=torch.float64).repeat(100)
+    for offset in (-1e-10, 0.0, 1e-10):  # inside, at, outside the bound
+        x = side * (BOUND + offset)
+        y, log_slope = rational_quadratic_spline(
+            x, widths, heights, derivatives, BOUND, inverse=inverse
+        )
+        assert torch.allclose(y, x, rtol=0, atol=1e-12)
+        assert log_slope.abs().max() < 1e-4
+    # log|dy/dx| -> 0 linearly in the distance to the bound (slope 1 there, smooth inside).
+    near, nearer = (
+        rational_quadratic_spline(side * (BOUND - d), widths, heights, derivatives, BOUND)[1]
+        for d in (1e-8, 1e-10)
+    )
+    assert torch.allclose(nearer, near / 100, rtol=1e-3, atol=1e-12)
+
+
+def test_spline_matches_its_derivative_and_inverse_everywhere() -> None:
+    widths, heights, derivatives = spline_params((5000,), n_bins=8, seed=5)
+    gen = torch.Generator().manual_seed(6)
+    x = (6 * torch.randn(5000, generator=gen, dtype=torch.float64)).requires_grad_(True)
+    y, log_slope = rational_quadratic_spline(x, widths, heights, derivatives, BOUND)
+    (slope,) = torch.autograd.grad(y.sum(), x)
+    assert torch.allclose(slope.log(), log_slope, atol=1e-10)
+    assert (slope > 0).all()
+    back, inverse_log_slope = rational_quadratic_spline(
+        y.detach(), widths, heights, derivatives, BOUND, inverse=True
+    )
+    # The inverse is ill-conditioned where the slope is tiny: compare in y's units.
+    assert torch.allclose((back - x.detach()) * slope, torch.zeros_like(back), atol=1e-12)
+    assert torch.allclose(log_slope + inverse_log_slope, torch.zeros_like(y), atol=1e-8)
+
+
+def test_zero_conditioner_is_the_identity() -> None:
+    layer = SplineCoupling(torch.tensor([1, 0, 1]), 8, n_hidden=1, n_bins=5, bound=BOUND).double()
+    x = 4 * torch.randn(10, 3, dtype=torch.float64)
+    y, logdet = layer(x)
+    assert torch.allclose(y, x, atol=1e-13)
+    assert logdet.abs().max() < 1e-13
+
+
+def test_log_prob_integrates_to_one_in_1d() -> None:
+    flow = perturbed_nsf(1, seed=7)
+    grid = torch.linspace(-40, 40, 200_001, dtype=torch.float64).unsqueeze(1)
+    with torch.no_grad():
+        density = flow.log_prob(grid).exp()
+    assert torch.trapezoid(density, grid.squeeze(1)).item() == pytest.approx(1.0, abs=1e-4)
+
+
+def test_one_feature_flow_passes_the_conformance_kit() -> None:
+    check_flow(NSF, (1,), n_layers=2, hidden_features=8, n_bins=4)
+
+
+def test_bad_arguments_are_rejected() -> None:
+    with pytest.raises(ValueError, match="tables"):
+        NSF((1, 8, 8))
+    with pytest.raises(ValueError, match="n_bins"):
+        NSF((2,), n_bins=1)
+    with pytest.raises(ValueError, match="bound"):
+        NSF((2,), bound=0.0)
+    with pytest.raises(ValueError, match="n_layers"):
+        NSF((2,), n_layers=0)
+    with pytest.raises(ValueError, match=r"event_shape=\(features,\)"):
+        NSF((2,))(torch.zeros(4, 3))
+
+
+def test_registered_and_trains_on_moons() -> None:
+    assert resolve("flow", "nsf").factory is NSF
+    X, _ = make_moons(128, noise=0.05, random_state=0)
+    model = CoopFlow(
+        flow="nsf",
+        flow_params={"n_layers": 2, "hidden_features": 16},
+        energy_params={"hidden_features": 16},
+        n_iter=3,
+        batch_size=32,
+        random_state=0,
+    ).fit(X)
+    assert isinstance(model.flow_, NSF)
+    samples = model.sample(16, random_state=0)
+    assert samples.shape == (16, 2)
+    assert np.isfinite(samples).all()
