@@ -54,7 +54,14 @@ def run_benchmarks(json_path: Path, artifacts: Path, device: str) -> tuple[str, 
     elapsed = time.perf_counter() - start
     if completed.returncode != 0:
         raise SystemExit(f"pytest benchmarks/ failed (exit status {completed.returncode}).")
-    shown = ["python", "-m", "pytest", *options, "--benchmark-json=…", "--bench-artifacts=…"]
+    shown = [
+        "python",
+        "-m",
+        "pytest",
+        *options,
+        "--benchmark-json=RESULTS",
+        "--bench-artifacts=DIR",
+    ]
     return shlex.join(shown), elapsed
 
 
@@ -241,7 +248,8 @@ def draw_pictures(artifacts: Path, images: Path, rows: list[dict[str, Any]]) -> 
     lines = []
     for dataset in [d for d in (*TOY_SETS, "digits") if any(r["dataset"] == d for r in rows)]:
         prefix = "digits" if dataset == "digits" else f"toy-{dataset}"
-        files = {title: artifacts / f"{prefix}-{column}.npy" for column, title in COLUMNS.items()}
+        titles = {**COLUMNS, "reference": "training data"}
+        files = {title: artifacts / f"{prefix}-{column}.npy" for column, title in titles.items()}
         if not all(file.is_file() for file in files.values()):
             continue
         shown = 64 if dataset == "digits" else None
@@ -357,7 +365,9 @@ def render(
         "```",
         "",
         "`COOPKIT_BENCH_DEVICE=cpu` is the same as `--device cpu`. Benchmarks marked `gpu` "
-        "are skipped when there is no CUDA device unless the CPU is asked for.",
+        "are skipped when there is no CUDA device unless the CPU is asked for. On a CPU "
+        "shared with other jobs, `OMP_NUM_THREADS=1` avoids the thread oversubscription "
+        "that otherwise multiplies the run time several times over.",
         "",
         "## Sampler overhead",
         "",
@@ -399,7 +409,12 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", type=Path, help="results of an earlier run (skip running)")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        help="results of an earlier run (skip running); a run.json next to it, written by "
+        "--keep, supplies the command line and duration",
+    )
     parser.add_argument("--artifacts", type=Path, help="samples folder of that run")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
@@ -417,11 +432,19 @@ def main(argv: list[str] | None = None) -> int:
             threads = os.environ.get("OMP_NUM_THREADS")
             prefix = f"OMP_NUM_THREADS={threads} " if threads else ""
             command = f"`{prefix}python benchmarks/report.py`, which runs `{pytest_command}`"
+            run = {"command": command, "elapsed": elapsed}
+            (folder / "run.json").write_text(json.dumps(run))
         else:
             if args.artifacts is None:
                 parser.error("--json needs --artifacts, the samples folder of the same run")
-            json_path, artifacts, elapsed = args.json, args.artifacts, None
-            command = f"`pytest benchmarks/ --benchmark-json={args.json.name}` (run separately)"
+            json_path, artifacts = args.json, args.artifacts
+            run_file = json_path.parent / "run.json"
+            run = (
+                json.loads(run_file.read_text())
+                if run_file.is_file()
+                else {"command": f"`pytest benchmarks/ --benchmark-json={json_path.name}`"}
+            )
+            command, elapsed = run["command"], run.get("elapsed")
         results = json.loads(json_path.read_text())
         pictures = draw_pictures(artifacts, args.images, by_kind(results["benchmarks"], "quality"))
         args.out.write_text(render(results, command, elapsed, pictures))
