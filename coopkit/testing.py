@@ -169,6 +169,7 @@ __all__ = [
     "check_sampler",
     "check_sampler_contract",
     "check_sampler_statistics",
+    "jacobian_logdet",
 ]
 
 SamplerFactory = Callable[..., Sampler]
@@ -679,14 +680,29 @@ def _check_parameter_gradients(part: torch.nn.Module, loss: Tensor, label: str, 
     )
 
 
-def _jacobian_logdet(function: Callable[[Tensor], tuple[Tensor, Tensor]], point: Tensor) -> Tensor:
-    """``log|det J|`` of ``function``'s first output at one sample ``point`` ``(1, *event)``."""
+def jacobian_logdet(function: Callable[[Tensor], tuple[Tensor, Tensor]], x: Tensor) -> Tensor:
+    """``log|det J|`` of ``function``'s first output at each sample of ``x``, ``(n,)``.
 
-    def flat(v: Tensor) -> Tensor:
-        return function(v.view_as(point))[0].reshape(-1)
+    The reference a flow's own log-determinant is checked against: ``slogdet`` of the
+    Jacobian that autograd computes, one sample at a time (``function`` maps a batch
+    ``(1, *event)`` to ``(output, logdet)``, as a flow's ``forward`` and ``inverse`` do).
 
-    jacobian = torch.autograd.functional.jacobian(flat, point.reshape(-1))
-    return torch.linalg.slogdet(jacobian).logabsdet
+    Example:
+        >>> from coopkit.flows import ActNorm
+        >>> norm = ActNorm(2).double()
+        >>> x = torch.randn(5, 2, dtype=torch.float64)
+        >>> bool(torch.allclose(jacobian_logdet(norm, x), norm(x)[1]))
+        True
+    """
+
+    def logdet(point: Tensor) -> Tensor:
+        def flat(v: Tensor) -> Tensor:
+            return function(v.view_as(point))[0].reshape(-1)
+
+        jacobian = torch.autograd.functional.jacobian(flat, point.reshape(-1))
+        return torch.linalg.slogdet(jacobian).logabsdet
+
+    return torch.stack([logdet(point) for point in x.split(1)])
 
 
 def _call_flow(
@@ -739,7 +755,7 @@ def _check_flow_points(flow: Flow, x: Tensor, z_draw: Tensor, where: str) -> Non
         f"(relative error {_error(z_back, z_draw):.3g} > {ROUND_TRIP_TOL:g}); inverse must be "
         "the exact inverse of forward on the whole latent space.",
     )
-    expected = _jacobian_logdet(flow, x[:1])
+    expected = jacobian_logdet(flow, x[:1])
     _require(
         _close(logdet[:1], expected, LOGDET_TOL),
         f"{where} [forward log-determinant]: forward's logdet {logdet[0].item():.6g} but "
@@ -747,7 +763,7 @@ def _check_flow_points(flow: Flow, x: Tensor, z_draw: Tensor, where: str) -> Non
         "log|det dz/dx| of the very map computed: check signs, factors, and that every "
         "element (pixels x channels) is counted once.",
     )
-    expected = _jacobian_logdet(flow.inverse, z[:1])
+    expected = jacobian_logdet(flow.inverse, z[:1])
     _require(
         _close(inverse_logdet[:1], expected, LOGDET_TOL),
         f"{where} [inverse log-determinant]: inverse's logdet {inverse_logdet[0].item():.6g} "

@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coopkit.flows import ActNorm, AffineCoupling, RealNVP
+from coopkit.testing import jacobian_logdet
 
 
 def perturbed_realnvp(features: int, seed: int) -> RealNVP:
@@ -17,15 +18,6 @@ def perturbed_realnvp(features: int, seed: int) -> RealNVP:
         for p in flow.parameters():
             p.add_(0.3 * torch.randn(p.shape, generator=gen, dtype=p.dtype))
     return flow
-
-
-def jacobian_logdet(fn, x: torch.Tensor) -> torch.Tensor:
-    """``log|det J|`` of ``fn`` at each row of ``x``, from the autograd Jacobian."""
-    rows = []
-    for xi in x:
-        jac = torch.autograd.functional.jacobian(lambda v: fn(v.unsqueeze(0))[0].squeeze(0), xi)
-        rows.append(torch.linalg.slogdet(jac).logabsdet)
-    return torch.stack(rows)
 
 
 flows = st.builds(perturbed_realnvp, st.integers(1, 5), st.integers(0, 2**16))

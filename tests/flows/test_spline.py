@@ -13,7 +13,7 @@ from coopkit import CoopFlow
 from coopkit.flows import ActNorm
 from coopkit.flows.spline import NSF, SplineCoupling, rational_quadratic_spline
 from coopkit.registry import resolve
-from coopkit.testing import check_flow
+from coopkit.testing import check_flow, jacobian_logdet
 
 BOUND = 5.0
 
@@ -33,15 +33,6 @@ def spline_params(shape: tuple[int, ...], n_bins: int, seed: int) -> list[torch.
     gen = torch.Generator().manual_seed(seed)
     raw = 2 * torch.randn(*shape, 3 * n_bins - 1, generator=gen, dtype=torch.float64)
     return list(raw.split([n_bins, n_bins, n_bins - 1], dim=-1))
-
-
-def jacobian_logdet(fn, x: torch.Tensor) -> torch.Tensor:
-    """``log|det J|`` of ``fn`` at each row of ``x``, from the autograd Jacobian."""
-    rows = []
-    for xi in x:
-        jac = torch.autograd.functional.jacobian(lambda v: fn(v.unsqueeze(0))[0].squeeze(0), xi)
-        rows.append(torch.linalg.slogdet(jac).logabsdet)
-    return torch.stack(rows)
 
 
 flows = st.builds(perturbed_nsf, st.integers(1, 5), st.integers(0, 2**16))
