@@ -13,6 +13,7 @@ from scipy.spatial.distance import pdist
 
 from coopkit import metrics
 from coopkit.metrics import (
+    c2st,
     digits_classifier,
     digits_classifier_accuracy,
     digits_frechet_distance,
@@ -99,6 +100,44 @@ def test_mmd_bad_bandwidth_raises() -> None:
         mmd(x, x + 1, bandwidth=0.0)
     with pytest.raises(ValueError, match="pass bandwidth="):
         mmd(x, x)
+
+
+# Classifier two-sample test
+
+
+def test_c2st_of_real_against_real_is_chance(gaussians) -> None:
+    x, y = gaussians
+    assert abs(c2st(x, y, random_state=0) - 0.5) < 0.04
+
+
+def test_c2st_of_shifted_data_is_near_one(gaussians) -> None:
+    x, y = gaussians
+    assert c2st(x, y + 3.0, random_state=0) > 0.97
+
+
+def test_c2st_sees_a_missing_mode_that_moments_hide() -> None:
+    """Two modes against one wide Gaussian of the same mean and variance."""
+    rng = np.random.default_rng(1)
+    modes = rng.choice([-1.0, 1.0], size=(1000, 1)) + 0.1 * rng.standard_normal((1000, 1))
+    wide = rng.standard_normal((1000, 1)) * float(modes.std())
+    assert c2st(modes, wide, random_state=0) > 0.8
+
+
+def test_c2st_uses_as_many_rows_of_each_and_is_seeded(gaussians) -> None:
+    x, y = gaussians
+    first = c2st(x, y[:300], random_state=3)
+    assert first == c2st(x[:300], y[:300], random_state=3)
+    assert c2st(x, y[:300], random_state=4) != first
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"n_folds": 1}, "n_folds must be an integer >= 2"), ({"n_folds": 200}, "at least n_folds")],
+)
+def test_c2st_bad_arguments_are_named(gaussians, kwargs: dict, message: str) -> None:
+    x, y = gaussians
+    with pytest.raises(ValueError, match=message):
+        c2st(x[:100], y[:100], **kwargs)
 
 
 # Fréchet distance
