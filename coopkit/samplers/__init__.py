@@ -6,8 +6,9 @@ from coopkit.hookspecs import Register, hookimpl
 from coopkit.samplers.base import Sampler, SampleResult
 from coopkit.samplers.langevin import LangevinSampler
 from coopkit.samplers.mala import MALASampler
+from coopkit.samplers.pcn import PCNSampler
 
-__all__ = ["LangevinSampler", "MALASampler", "SampleResult", "Sampler"]
+__all__ = ["LangevinSampler", "MALASampler", "PCNSampler", "SampleResult", "Sampler"]
 
 
 @hookimpl
@@ -21,4 +22,10 @@ def register_samplers(register: Register) -> None:
         "mala",
         MALASampler,
         description="Metropolis-adjusted Langevin, exact for exp(-E), optional step adaptation",
+    )
+    register(
+        "pcn",
+        PCNSampler,
+        description="preconditioned Crank-Nicolson Metropolis, gradient-free; "
+        "the reviser in a flow's latent space",
     )
