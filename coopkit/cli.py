@@ -63,6 +63,16 @@ def parse_assignments(pairs: Sequence[str], option: str) -> dict[str, Any]:
     return parsed
 
 
+def _rate(text: str) -> float | str:
+    """A learning rate from the command line: a number, or ``auto``.
+
+    Example:
+        >>> _rate("1e-3"), _rate("auto")
+        (0.001, 'auto')
+    """
+    return text if text == "auto" else float(text)
+
+
 def _fit(args: argparse.Namespace) -> int:
     from coopkit import CoopFlow
     from coopkit.distributed import init_from_environment
@@ -160,9 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--out", required=True, metavar="DIR", help="output folder")
     fit.add_argument("--key", help="the array to read from an .npz file (default: the first)")
     for part in ("flow", "energy", "sampler"):
-        default = "langevin" if part == "sampler" else "auto"
         fit.add_argument(
-            f"--{part}", default=default, help=f"registered {part} name (default: %(default)s)"
+            f"--{part}",
+            default="auto",
+            help=f"registered {part} name (default: %(default)s, chosen by the kind of data)",
         )
         fit.add_argument(
             f"--{part}-param",
@@ -173,8 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
         )
     fit.add_argument("--n-iter", type=int, default=1000)
     fit.add_argument("--batch-size", type=int, default=128)
-    fit.add_argument("--flow-lr", type=float, default=1e-4)
-    fit.add_argument("--energy-lr", type=float, default=1e-4)
+    fit.add_argument("--flow-lr", type=_rate, default="auto", help="a number or auto")
+    fit.add_argument("--energy-lr", type=_rate, default="auto", help="a number or auto")
     fit.add_argument("--pretrain-iter", type=int, default=0)
     fit.add_argument("--data-range", type=float, nargs=2, metavar=("LOW", "HIGH"))
     fit.add_argument("--device", default="auto")

@@ -20,13 +20,7 @@ DEMOS: dict[str, dict[str, Any]] = {
         "energy_params": {"n_f": 16},
         "data_range": (0, 16),
     },
-    "moons": {
-        "n_iter": 800,
-        "batch_size": 256,
-        "flow_lr": 1e-3,
-        "energy_lr": 3e-3,
-        "warmup_iter": 50,
-    },
+    "moons": {"n_iter": 800, "batch_size": 256},
 }
 
 
@@ -74,7 +68,7 @@ def run_demo(data: str, out: Path, n_iter: int | None, seed: int, verbose: bool)
     panels = [
         ("training data", train[:shown]),
         ("flow proposals", proposals[:shown]),
-        ("Langevin-revised samples", revised[:shown]),
+        ("revised samples", revised[:shown]),
     ]
     value_range = settings.get("data_range")
     written = {

@@ -6,6 +6,7 @@ import copy
 import inspect
 import json
 import math
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from coopkit import registry
+from coopkit import defaults, registry
 from coopkit.data import (
     Scaler,
     check_array,
@@ -39,22 +40,19 @@ from coopkit.persistence import (
     write_model,
 )
 from coopkit.samplers.base import Sampler
+from coopkit.samplers.langevin import LangevinSampler
 from coopkit.training import (
     CoopTrainer,
     EnergyRunner,
     TrainingConfig,
     TrainingDivergedError,
+    decode,
     propose,
+    revise_proposals,
     sampler_state,
+    score_energy,
 )
 
-_AUTO_PARTS = {
-    "table": {"flow": "realnvp", "energy": "mlp"},
-    "image": {"flow": "glow", "energy": "conv"},
-}
-# Tables have no released settings; a step of 0.3 moves chains enough per step for the
-# energy to teach the flow (0.03, the released value for images, lets the flow drift).
-_SAMPLER_DEFAULTS: dict[str, dict[str, Any]] = {"table": {"step_size": 0.3}, "image": {}}
 _CHUNK = 1024
 _SAVED_ATTRIBUTES = (
     "n_iter_",
@@ -91,31 +89,46 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
 
     Parts are given by registered name (see :func:`coopkit.available`), as a factory or
     class called with the event shape and the matching ``*_params``, or as a built
-    ``nn.Module`` / sampler (copied at ``fit``). ``"auto"`` picks ``realnvp``/``mlp`` for
-    tables and ``glow``/``conv`` for images.
+    ``nn.Module`` / sampler (copied at ``fit``). Every parameter that defaults to
+    ``"auto"`` is resolved at ``fit`` from the kind of data by
+    :data:`coopkit.defaults.AUTO` (the resolved values are :attr:`settings_`): images
+    get the paper's released settings; tables get the configuration measured best in
+    ``docs/guide/tuning.md`` (``nsf``, an energy that tilts the flow, ``pcn`` in the
+    flow's latent space, rates 1e-3 with a cosine decay).
 
     Args:
-        flow: the normalizing flow.
-        energy: the energy net.
-        sampler: the sampler that revises the flow's proposals.
+        flow: the normalizing flow (``"auto"``: ``nsf`` for tables, ``glow`` for images).
+        energy: the energy net (``"auto"``: ``mlp`` / ``conv``).
+        sampler: the sampler that revises the flow's proposals (``"auto"``: ``pcn`` /
+            ``langevin``).
         flow_params: keyword arguments of the flow's factory.
         energy_params: keyword arguments of the energy net's factory.
         sampler_params: keyword arguments of the sampler's factory. A sampler whose
             factory takes ``bounds`` gets the data's box in model units unless set here:
             [-1, 1] for images (the released code's pixel clamp), the standardised data's
-            range plus one unit for tables. For tables, a factory taking ``step_size``
-            gets 0.3 unless set (the released 0.03 is tuned to image energies; on tables
-            it moves chains too little).
+            range plus one unit for tables; not with ``energy_base="flow"``, whose chains
+            run in the flow's latent space. For tables, :data:`coopkit.defaults.SAMPLER_PARAMS`
+            fills in more (``langevin``: step 0.3; ``pcn``: step 1.0, 10 steps).
         n_iter: cooperative iterations (one batch each).
         batch_size: samples per iteration.
-        flow_lr: the flow's Adam learning rate (the paper: 1e-4).
-        energy_lr: the energy net's Adam learning rate (the paper: 1e-4).
-        warmup_iter: iterations of linear learning-rate warm-up.
+        flow_lr: the flow's Adam learning rate (``"auto"``: 1e-3 tables, 1e-4 images).
+        energy_lr: the energy net's Adam learning rate (``"auto"``: 1e-3 / 1e-4).
+        energy_betas: the energy net's Adam betas (``"auto"``: (0.9, 0.999) / (0.5, 0.5)).
+        warmup_iter: iterations of linear learning-rate warm-up (``"auto"``: 50 / 100).
+        lr_schedule: ``"constant"`` after the warm-up, or ``"cosine"`` decay to 0 over
+            the run (``"auto"``: cosine / constant).
         pretrain_iter: maximum-likelihood iterations of the flow on the data before the
             cooperative loop (CoopFlow(Pre)); 0 trains from scratch. With
             ``n_iter=0`` the flow is trained alone by maximum likelihood.
         proposal: ``"flow"`` (CoopFlow) or ``"noise"``: chains start from uniform noise
             and the flow is not trained, the short-run EBM baseline (Nijkamp et al., 2019).
+        flow_learns_from: what the flow's maximum-likelihood step sees: ``"revised"``
+            samples (the paper), the ``"data"``, or ``"both"`` (``"auto"``: both /
+            revised).
+        energy_l2: weight of the mean squared energy added to the EBM's loss (0: none).
+        energy_base: ``"uniform"``: the EBM is ``exp(-E)`` on the chains' box (the
+            paper); ``"flow"``: it tilts the flow, ``q(x) exp(-E(x))``, and the sampler
+            runs in the flow's latent space (``"auto"``: flow / uniform).
         flow_grad_clip: maximum gradient norm of the flow's step, or ``None``.
         data_range: ``(low, high)`` of image values; inferred when unambiguous.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
@@ -131,7 +144,9 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
             :class:`~coopkit.TrainingDivergedError`, keeping the last good weights;
             ``"restore"``: keep those weights, halve the sampler's step size and repeat
             the iteration (``history_["restored"]`` marks where).
-        warm_start: continue from the fitted state on the next ``fit``.
+        warm_start: continue from the fitted state on the next ``fit``. With
+            ``lr_schedule="cosine"`` a larger ``n_iter`` re-plans the decay over the new
+            total, so the result differs from one uninterrupted run.
         checkpoint_dir: folder for an atomic checkpoint of the whole training state
             (``checkpoint.pt``) every ``checkpoint_every`` iterations and at the end;
             ``fit(X, resume=path)`` continues from it.
@@ -145,6 +160,7 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
         verbose: show a progress bar.
 
     Attributes:
+        settings_: the ``"auto"`` parameters as resolved for the data.
         flow_: the fitted flow (a plain module, on ``device_``).
         energy_: the fitted energy net (a plain module, on ``device_``).
         sampler_: the sampler, with any step size changed during ``fit``.
@@ -181,18 +197,23 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
         self,
         flow: Any = "auto",
         energy: Any = "auto",
-        sampler: Any = "langevin",
+        sampler: Any = "auto",
         *,
         flow_params: Mapping[str, Any] | None = None,
         energy_params: Mapping[str, Any] | None = None,
         sampler_params: Mapping[str, Any] | None = None,
         n_iter: int = 1000,
         batch_size: int = 128,
-        flow_lr: float = 1e-4,
-        energy_lr: float = 1e-4,
-        warmup_iter: int = 100,
+        flow_lr: float | str = "auto",
+        energy_lr: float | str = "auto",
+        energy_betas: tuple[float, float] | str = "auto",
+        warmup_iter: int | str = "auto",
+        lr_schedule: str = "auto",
         pretrain_iter: int = 0,
         proposal: str = "flow",
+        flow_learns_from: str = "auto",
+        energy_l2: float = 0.0,
+        energy_base: str = "auto",
         flow_grad_clip: float | None = 1.0,
         data_range: tuple[float, float] | None = None,
         device: str = "auto",
@@ -218,9 +239,14 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
         self.batch_size = batch_size
         self.flow_lr = flow_lr
         self.energy_lr = energy_lr
+        self.energy_betas = energy_betas
         self.warmup_iter = warmup_iter
+        self.lr_schedule = lr_schedule
         self.pretrain_iter = pretrain_iter
         self.proposal = proposal
+        self.flow_learns_from = flow_learns_from
+        self.energy_l2 = energy_l2
+        self.energy_base = energy_base
         self.flow_grad_clip = flow_grad_clip
         self.data_range = data_range
         self.device = device
@@ -236,14 +262,14 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _validate_params(self, n_samples: int) -> None:
+    def _validate_params(self) -> None:
         positive = (
             "batch_size",
             "n_partition_samples",
             "reconstruct_batch_size",
             "checkpoint_every",
         )
-        for name in ("n_iter", "warmup_iter", "pretrain_iter", *positive):
+        for name in ("n_iter", "pretrain_iter", *positive):
             value = getattr(self, name)
             low = 1 if name in positive else 0
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
@@ -264,19 +290,17 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
             )
         if self.proposal not in ("flow", "noise"):
             raise ValueError(f"proposal must be 'flow' or 'noise'; got {self.proposal!r}.")
-        for name in ("flow_lr", "energy_lr"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not value > 0:
-                raise ValueError(f"{name} must be a positive number; got {value!r}.")
+        if not isinstance(self.energy_l2, (int, float)) or not self.energy_l2 >= 0:
+            raise ValueError(f"energy_l2 must be a number >= 0; got {self.energy_l2!r}.")
         if self.flow_grad_clip is not None and not self.flow_grad_clip > 0:
             raise ValueError(
                 f"flow_grad_clip must be positive or None; got {self.flow_grad_clip!r}."
             )
-        if self.batch_size > n_samples:
-            raise ValueError(
-                f"batch_size={self.batch_size} is larger than the {n_samples} samples in X; "
-                f"pass batch_size <= {n_samples}."
-            )
+
+    def _settings(self, kind: str) -> dict[str, Any]:
+        """The parameters that may be ``"auto"``, resolved for ``kind`` and validated."""
+        given = {name: getattr(self, name) for name in defaults.AUTO[kind]}
+        return defaults.check(defaults.resolve(kind, given, self.proposal), self.proposal)
 
     def _build_part(
         self,
@@ -309,40 +333,66 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
 
     def _part_specs(self, kind: str) -> dict[str, Any]:
         """The flow, energy and sampler specs with ``"auto"`` resolved for ``kind``."""
-        auto = _AUTO_PARTS[kind]
-        return {
-            "flow": auto["flow"] if self.flow == "auto" else self.flow,
-            "energy": auto["energy"] if self.energy == "auto" else self.energy,
-            "sampler": self.sampler,
-        }
+        settings = self._settings(kind)
+        return {part: settings[part] for part in ("flow", "energy", "sampler")}
 
     def _build_parts(self, scaler: Scaler, seed: int) -> tuple[Flow, nn.Module, Sampler]:
-        specs = self._part_specs(scaler.kind)
-        flow_spec, energy_spec = specs["flow"], specs["energy"]
+        settings = self._settings(scaler.kind)
         event_shape = scaler.event_shape
+        base = settings["energy_base"]
         # Parameter initialisation in torch draws from the global generator: seed it inside
         # fork_rng, which restores the caller's global state on exit.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            flow = self._build_part("flow", flow_spec, self.flow_params, event_shape)
-            energy = self._build_part("energy", energy_spec, self.energy_params, event_shape)
-        defaults = {"bounds": scaler.model_bounds, **_SAMPLER_DEFAULTS[scaler.kind]}
-        sampler = self._build_part("sampler", self.sampler, self.sampler_params, defaults=defaults)
+            flow = self._build_part("flow", settings["flow"], self.flow_params, event_shape)
+            energy = self._build_part(
+                "energy",
+                settings["energy"],
+                self.energy_params,
+                event_shape,
+                defaults=defaults.ENERGY_PARAMS[base],
+            )
+        sampler_spec = settings["sampler"]
+        sampler_defaults = dict(defaults.SAMPLER_PARAMS.get((scaler.kind, sampler_spec), {}))
+        if base == "uniform":  # chains in data space stay in the data's box
+            sampler_defaults.setdefault("bounds", scaler.model_bounds)
+        sampler = self._build_part(
+            "sampler", sampler_spec, self.sampler_params, defaults=sampler_defaults
+        )
         if not isinstance(flow, Flow):
             raise TypeError(f"flow must build a coopkit.flows.Flow; got {type(flow).__name__}.")
         return flow, energy, sampler
 
-    def _config(self, scaler: Scaler, seed: int) -> TrainingConfig:
+    def _batch_size_for(self, n_samples: int) -> int:
+        """``batch_size``, clipped to the number of samples with a warning (as
+        scikit-learn's MLP does)."""
+        if self.batch_size <= n_samples:
+            return int(self.batch_size)
+        warnings.warn(
+            f"batch_size={self.batch_size} is larger than the {n_samples} samples in X; "
+            f"using batch_size={n_samples}.",
+            UserWarning,
+            stacklevel=5,
+        )
+        return n_samples
+
+    def _config(self, scaler: Scaler, seed: int, n_samples: int) -> TrainingConfig:
+        settings = self._settings(scaler.kind)
         return TrainingConfig(
             n_iter=self.n_iter,
-            batch_size=self.batch_size,
-            flow_lr=self.flow_lr,
-            energy_lr=self.energy_lr,
-            warmup_iter=self.warmup_iter,
+            batch_size=self._batch_size_for(n_samples),
+            flow_lr=settings["flow_lr"],
+            energy_lr=settings["energy_lr"],
+            energy_betas=tuple(settings["energy_betas"]),
+            warmup_iter=settings["warmup_iter"],
+            lr_schedule=settings["lr_schedule"],
             flow_grad_clip=self.flow_grad_clip,
             pretrain_iter=self.pretrain_iter,
             dequantize_width=scaler.dequantize_width,
             proposal=self.proposal,
+            flow_learns_from=settings["flow_learns_from"],
+            energy_l2=self.energy_l2,
+            energy_base=settings["energy_base"],
             noise_bounds=scaler.model_bounds,
             precision=self.precision,
             compile=self.compile,
@@ -374,7 +424,7 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
                 f"X has {X.shape[0]} sample; CoopFlow needs at least 2 samples to "
                 "standardise the data and learn from it."
             )
-        self._validate_params(X.shape[0])
+        self._validate_params()
         trainer = self._prepare(X, resume)
         data = torch.as_tensor(self.scaler_.to_model(X), dtype=torch.float32, device=self.device_)
         if trainer.iteration == 0 and not trainer.history:
@@ -392,7 +442,7 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
         finally:
             self.n_iter_ = trainer.iteration
             self.log_partition_, self.log_partition_se_ = log_partition(
-                self._runner(),
+                self._model_energy(),
                 self.flow_,
                 self.n_partition_samples,
                 self._generator(0),
@@ -404,7 +454,9 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
         """The trainer to run: continued (warm start), restored (resume) or new."""
         if self.warm_start and resume is None and hasattr(self, "_trainer"):
             check_shape(X, self.scaler_)
-            self._trainer.config = self._config(self.scaler_, self._trainer.config.data_seed)
+            self._trainer.reconfigure(
+                self._config(self.scaler_, self._trainer.config.data_seed, len(X))
+            )
             return self._trainer
         checkpoint = read_checkpoint(resume, X) if resume is not None else None
         device = _resolve_device(self.device)
@@ -420,7 +472,7 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
             flow.to(device),
             energy.to(device),
             sampler,
-            self._config(scaler, seed),
+            self._config(scaler, seed, len(X)),
             torch.Generator().manual_seed(seed),
             world,
         )
@@ -435,6 +487,7 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
         self._trainer = trainer
         self._energy_runner = trainer.run_energy
         self.scaler_, self.device_ = scaler, device
+        self.settings_ = self._settings(scaler.kind)
         self.flow_, self.energy_, self.sampler_ = trainer.flow, trainer.energy, trainer.sampler
         self.n_features_in_ = int(np.prod(X.shape[1:]))
         self.history_ = trainer.history
@@ -538,6 +591,7 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
                 ) from exc
         scaler = scaler_from_dict(payload["scaler"])
         model.scaler_, model.device_ = scaler, _resolve_device(device)
+        model.settings_ = model._settings(scaler.kind)
         flow, energy, sampler = model._build_parts(scaler, seed=0)
         flow.load_state_dict(payload["flow"])
         energy.load_state_dict(payload["energy"])
@@ -555,6 +609,25 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
         if getattr(self, "_energy_runner", None) is None:
             self._energy_runner = EnergyRunner(self.energy_, self.precision, self.compile)
         return self._energy_runner
+
+    def _langevin_flow(self) -> Sampler:
+        """The sampler that :meth:`reconstruct`, :meth:`inpaint` and :meth:`interpolate`
+        run in data space: the fitted one, or, when the fitted reviser runs in the flow's
+        latent space (``energy_base="flow"``), the noise-free Langevin flow of
+        :data:`coopkit.defaults.RECONSTRUCTION_LANGEVIN` on the tilted energy."""
+        if self.settings_["energy_base"] == "uniform":
+            return self.sampler_
+        params = defaults.SAMPLER_PARAMS.get((self.scaler_.kind, "langevin"), {})
+        return LangevinSampler(
+            **{**params, **defaults.RECONSTRUCTION_LANGEVIN}, bounds=self.scaler_.model_bounds
+        )
+
+    def _model_energy(self, compiled: bool = True) -> nn.Module:
+        """The fitted model's energy in data space (tilted by the flow with
+        ``energy_base="flow"``); ``compiled=False`` for reconstruction, which
+        back-propagates through the sampler (compiled graphs do not support that)."""
+        runner = self._runner() if compiled else EnergyRunner(self.energy_, self.precision)
+        return score_energy(runner, self.flow_, self.settings_["energy_base"])
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
@@ -595,12 +668,19 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
         if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
             raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}.")
         generator = self._generator(random_state)
+        base = self.settings_["energy_base"]
         chunks = []
         for start in range(0, n_samples, _CHUNK):
             m = min(_CHUNK, n_samples - start)
-            x = propose(self.flow_, m, generator, self.proposal, self.scaler_.model_bounds)
+            starts = propose(
+                self.flow_, m, generator, self.proposal, self.scaler_.model_bounds, base == "flow"
+            )
             if revise:
-                x = self.sampler_(self._runner(), x, generator=generator).x
+                x = revise_proposals(
+                    self.flow_, self._runner(), self.sampler_, starts, base, generator
+                )[1]
+            else:
+                x = decode(self.flow_, starts, base)
             chunks.append(x)
         return self._to_data(torch.cat(chunks))
 
@@ -627,7 +707,7 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
         """
         V = self._to_model(X)
         with torch.no_grad():
-            energies = chunked(self._runner(), V, _CHUNK).double()
+            energies = chunked(self._model_energy(), V, _CHUNK).double()
         energies = energies.masked_fill(~in_box(V, self.scaler_.model_bounds), math.inf)
         log_p = -energies.cpu().numpy() - self.log_partition_
         return log_p + self.scaler_.log_abs_det()
@@ -678,14 +758,14 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
             raise ValueError(f"n_iter must be a non-negative integer; got {n_iter!r}.")
         if not lr > 0:
             raise ValueError(f"lr must be positive; got {lr!r}.")
-        energy = EnergyRunner(self.energy_, self.precision)
+        energy = self._model_energy(compiled=False)
         parts = []
         for i in range(0, len(target), self.reconstruct_batch_size):
             rows = slice(i, i + self.reconstruct_batch_size)
             parts.append(
                 reconstruct(
                     energy,
-                    self.sampler_,
+                    self._langevin_flow(),
                     target[rows],
                     x0[rows],
                     mask=None if mask is None else mask[rows],
@@ -811,7 +891,7 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
                 *self.scaler_.model_bounds
             )
         generator = torch.Generator().manual_seed(seed)
-        x = self.sampler_(EnergyRunner(self.energy_, self.precision), x0, generator=generator).x
+        x = self._langevin_flow()(self._model_energy(compiled=False), x0, generator=generator).x
         return self._to_data(x)
 
     def __sklearn_is_fitted__(self) -> bool:

@@ -49,11 +49,20 @@ class TrainingDivergedError(RuntimeError):
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    """Hyper-parameters of the loop; defaults are the paper's released settings.
+    r"""Hyper-parameters of the loop; defaults are the paper's released settings.
 
     ``proposal="noise"`` starts every chain from uniform noise in ``noise_bounds``
     instead of the flow, and leaves the flow untrained: the short-run EBM of
     Nijkamp et al. (2019), the non-cooperative baseline CoopFlow improves on.
+    ``flow_learns_from`` is what the flow's maximum-likelihood step sees: the revised
+    samples (``"revised"``, the paper), the data batch (``"data"``), or both batches
+    together (``"both"``). ``energy_l2`` adds
+    :math:`\lambda` times the mean squared energy over the data and revised batches
+    together to the EBM's loss (Du & Mordatch, 2019), which keeps the energies near 0
+    without changing where they are low. ``energy_base="flow"`` makes the EBM an
+    exponential tilt of the flow,
+    :math:`p(x) \propto q_\alpha(x)\,e^{-E_\theta(x)}` (see :class:`FlowTiltedEnergy`);
+    ``"uniform"`` is the paper's :math:`p(x) \propto e^{-E_\theta(x)}` on the chains' box.
     """
 
     n_iter: int
@@ -63,6 +72,7 @@ class TrainingConfig:
     flow_betas: tuple[float, float] = (0.9, 0.999)
     energy_betas: tuple[float, float] = (0.5, 0.5)
     warmup_iter: int = 0
+    lr_schedule: Literal["constant", "cosine"] = "constant"
     flow_grad_clip: float | None = 1.0
     pretrain_iter: int = 0
     dequantize_width: float = 0.0
@@ -72,6 +82,9 @@ class TrainingConfig:
     data_seed: int = 0
     proposal: Literal["flow", "noise"] = "flow"
     noise_bounds: tuple[float, float] = (-1.0, 1.0)
+    flow_learns_from: Literal["revised", "data", "both"] = "revised"
+    energy_l2: float = 0.0
+    energy_base: Literal["uniform", "flow"] = "uniform"
 
 
 class FlowLogProb(nn.Module):
@@ -108,6 +121,79 @@ class EnergyRunner(nn.Module):
             return self.compiled(x).float()
 
 
+class FlowTiltedEnergy(nn.Module):
+    r"""The energy of an EBM whose base measure is the flow: :math:`E(x) - \log q_\alpha(x)`.
+
+    The model :math:`p(x) \propto q_\alpha(x)\,e^{-E_\theta(x)}` starts where the flow is
+    (an energy net near 0 leaves it unchanged), so the energy net only has to learn
+    where the flow is wrong, :math:`E_\theta \approx \log q_\alpha - \log p_{\rm data}`.
+    This is the data-space form, used for scores, ``log Z`` and reconstruction;
+    sampling uses the same model in the flow's latent space (:class:`LatentEnergy`).
+    ``(n, *event)`` to ``(n,)``.
+
+    References:
+        Xiao, Kreis, Kautz & Vahdat, "VAEBM: A Symbiosis between Variational
+        Autoencoders and Energy-based Models", ICLR 2021. https://arxiv.org/abs/2010.00654
+    """
+
+    def __init__(self, energy: nn.Module, flow: Flow) -> None:
+        super().__init__()
+        self.energy = energy
+        self.flow = flow
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.energy(x) - self.flow.log_prob(x)
+
+
+class LatentEnergy(nn.Module):
+    r"""The flow-tilted EBM in the flow's latent space: :math:`U(z) = E_\theta(g_\alpha(z))
+    + \tfrac12 \lVert z \rVert^2`.
+
+    If :math:`z \sim e^{-U}` then :math:`g_\alpha(z) \sim q_\alpha\, e^{-E_\theta}` (the
+    log-determinants of the change of variables cancel), so chains can run where the
+    flow has made the geometry nearly Gaussian. ``(n, *event)`` latents to ``(n,)``.
+    """
+
+    def __init__(self, energy: nn.Module, flow: Flow) -> None:
+        super().__init__()
+        self.energy = energy
+        self.flow = flow
+
+    def forward(self, z: Tensor) -> Tensor:
+        x = self.flow.inverse(z)[0]
+        return self.energy(x) + 0.5 * z.flatten(1).square().sum(dim=1)
+
+
+def score_energy(energy: nn.Module, flow: Flow, base: Literal["uniform", "flow"]) -> nn.Module:
+    """The model's energy in data space: ``energy``, or its flow tilt (``base="flow"``)."""
+    return FlowTiltedEnergy(energy, flow) if base == "flow" else energy
+
+
+@torch.no_grad()
+def decode(flow: Flow, starts: Tensor, base: Literal["uniform", "flow"]) -> Tensor:
+    """Chain states in data space: latent codes (``base="flow"``) through the flow."""
+    return flow.inverse(starts)[0] if base == "flow" else starts
+
+
+def revise_proposals(
+    flow: Flow,
+    energy: nn.Module,
+    sampler: Sampler,
+    starts: Tensor,
+    base: Literal["uniform", "flow"],
+    generator: torch.Generator,
+) -> tuple[Tensor, Tensor, dict[str, float]]:
+    """Run the sampler from ``starts``: ``(proposals, revised, stats)`` in data space.
+
+    With ``base="uniform"`` the starts are data-space proposals and the chains run on
+    ``energy``; with ``base="flow"`` they are latent codes ``z``, the chains run on
+    :class:`LatentEnergy`, and both ends are decoded by the flow.
+    """
+    target = LatentEnergy(energy, flow) if base == "flow" else energy
+    result = sampler(target, starts, generator=generator)
+    return decode(flow, starts, base), decode(flow, result.x, base), result.stats
+
+
 @torch.no_grad()
 def propose(
     flow: Flow,
@@ -115,8 +201,10 @@ def propose(
     generator: torch.Generator,
     proposal: Literal["flow", "noise"] = "flow",
     noise_bounds: tuple[float, float] = (-1.0, 1.0),
+    latent: bool = False,
 ) -> Tensor:
-    """``(m, *event_shape)`` chain starts: flow samples ``g_α(z)``, or uniform noise.
+    """``(m, *event_shape)`` chain starts: flow samples ``g_α(z)`` (their codes ``z``
+    with ``latent=True``), or uniform noise.
 
     Draws on the CPU from ``generator`` (so results do not depend on the device),
     then moves to the flow's device and dtype.
@@ -127,18 +215,32 @@ def propose(
         low, high = noise_bounds
         u = torch.rand(shape, generator=generator, device="cpu")
         return (low + (high - low) * u).to(reference.device, reference.dtype)
-    z = torch.randn(shape, generator=generator, device="cpu")
-    return flow.inverse(z.to(reference.device, reference.dtype))[0]
+    z = torch.randn(shape, generator=generator, device="cpu").to(reference.device, reference.dtype)
+    return z if latent else flow.inverse(z)[0]
 
 
 @dataclass(frozen=True)
-class LinearWarmup:
-    """Learning-rate factor ``min(1, (step + 1) / iterations)``; picklable, unlike a lambda."""
+class LearningRateFactor:
+    r"""Learning-rate factor: linear warm-up, then constant or a cosine decay to 0.
 
-    iterations: int
+    ``min(1, (step + 1) / warmup)``, times
+    :math:`\tfrac12\big(1 + \cos(\pi \min(1, \mathrm{step} / \mathrm{decay}))\big)`
+    when ``decay > 0`` (``decay`` steps in all). Picklable, unlike a lambda.
+
+    Examples:
+        >>> factor = LearningRateFactor(warmup=2, decay=4)
+        >>> [round(factor(step), 3) for step in range(5)]
+        [0.5, 0.854, 0.5, 0.146, 0.0]
+    """
+
+    warmup: int
+    decay: int = 0
 
     def __call__(self, step: int) -> float:
-        return min(1.0, (step + 1) / self.iterations) if self.iterations > 0 else 1.0
+        factor = min(1.0, (step + 1) / self.warmup) if self.warmup > 0 else 1.0
+        if self.decay > 0:
+            factor *= 0.5 * (1.0 + math.cos(math.pi * min(1.0, step / self.decay)))
+        return factor
 
 
 class CoopTrainer:
@@ -198,10 +300,11 @@ class CoopTrainer:
             energy.parameters(), lr=config.energy_lr, betas=config.energy_betas
         )
         self.flow_scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.flow_optimizer, LinearWarmup(config.warmup_iter)
+            self.flow_optimizer,
+            LearningRateFactor(config.warmup_iter, self._decay(config.pretrain_iter)),
         )
         self.energy_scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.energy_optimizer, LinearWarmup(config.warmup_iter)
+            self.energy_optimizer, LearningRateFactor(config.warmup_iter, self._decay(0))
         )
         self.iteration = 0
         self.restores = 0
@@ -210,6 +313,21 @@ class CoopTrainer:
         self.epoch = 0
         self._position = 0
         self._shard = torch.empty(0, dtype=torch.long)
+
+    def reconfigure(self, config: TrainingConfig) -> None:
+        """Continue under ``config`` (a warm start with a larger ``n_iter``): the learning-rate
+        factors are re-planned for its length, so a cosine decay runs to 0 over the new
+        total from where it is (such a run then differs from one uninterrupted run)."""
+        self.config = config
+        self.flow_scheduler.lr_lambdas = [
+            LearningRateFactor(config.warmup_iter, self._decay(config.pretrain_iter))
+        ]
+        self.energy_scheduler.lr_lambdas = [LearningRateFactor(config.warmup_iter, self._decay(0))]
+
+    def _decay(self, extra_steps: int) -> int:
+        """Steps of the cosine decay (0: none) for an optimiser that also takes
+        ``extra_steps`` before the cooperative iterations."""
+        return self.config.n_iter + extra_steps if self.config.lr_schedule == "cosine" else 0
 
     @property
     def local_batch_size(self) -> int:
@@ -252,15 +370,19 @@ class CoopTrainer:
 
     def propose(self) -> Tensor:
         """This rank's chain starts for one iteration: flow samples ``g_α(z)`` for its
-        part of the global batch's latent codes, or uniform noise (see :func:`propose`)."""
+        part of the global batch's latent codes (the codes themselves with
+        ``energy_base="flow"``), or uniform noise (see :func:`propose`)."""
         if self.config.proposal == "noise":
             return propose(
                 self.flow, self.local_batch_size, self.generator, "noise", self.config.noise_bounds
             )
-        z = self._global_draw(torch.randn, self.flow.event_shape)
         reference = next(self.flow.parameters())
+        z = self._global_draw(torch.randn, self.flow.event_shape)
+        z = z.to(reference.device, reference.dtype)
+        if self.config.energy_base == "flow":
+            return z
         with torch.no_grad():
-            return self.flow.inverse(z.to(reference.device, reference.dtype))[0]
+            return self.flow.inverse(z)[0]
 
     def _step(
         self,
@@ -312,15 +434,23 @@ class CoopTrainer:
     def coop_step(self, batch: Tensor) -> None:
         """One cooperative iteration (steps 1-4 of the module docstring)."""
         x_data = self._dequantize(batch)
-        proposal = self.propose()
-        result = self.sampler(self.run_energy, proposal, generator=self.generator)
-        revised = result.x
+        proposal, revised, stats = revise_proposals(
+            self.flow,
+            self.run_energy,
+            self.sampler,
+            self.propose(),
+            self.config.energy_base,
+            self.generator,
+        )
 
         energies = self.energy_loss(torch.cat([x_data, revised]))
         energy_data = energies[: len(x_data)].mean()
         energy_revised = energies[len(x_data) :].mean()
+        loss = energy_data - energy_revised
+        if self.config.energy_l2 > 0:
+            loss = loss + self.config.energy_l2 * energies.square().mean()
         self._step(
-            energy_data - energy_revised,
+            loss,
             "energy",
             self.energy,
             self.energy_optimizer,
@@ -329,14 +459,22 @@ class CoopTrainer:
         )
         row: dict[str, Tensor | float] = {}
         if self.config.proposal == "flow":
-            nll = -self.flow_loss(revised).mean()
+            nll = -self.flow_loss(self._flow_target(x_data, revised)).mean()
             self._flow_step(nll)
             row["flow_nll"] = nll.detach()
         row["energy_data"] = energy_data.detach()
         row["energy_revised"] = energy_revised.detach()
         row["revision"] = (revised - proposal).flatten(1).norm(dim=1).mean()
-        row.update({f"sampler_{k}": v for k, v in result.stats.items()})
+        row.update({f"sampler_{k}": v for k, v in stats.items()})
         self._record(row, "coop")
+
+    def _flow_target(self, x_data: Tensor, revised: Tensor) -> Tensor:
+        """The batch the flow's maximum-likelihood step learns from (``flow_learns_from``)."""
+        if self.config.flow_learns_from == "data":
+            return x_data
+        if self.config.flow_learns_from == "both":
+            return torch.cat([x_data, revised])
+        return revised
 
     def _check_finite(self, value: Tensor, name: str) -> None:
         if not torch.isfinite(value).all():

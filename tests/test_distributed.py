@@ -17,7 +17,14 @@ from coopkit import CoopFlow
 from coopkit.datasets import eight_gaussians
 from coopkit.distributed import World, current_world
 
+# The paper's loop (noise-free Langevin, no random draws inside the sampler): one
+# process and two then see the very same numbers. Samplers that draw noise per chain
+# draw it per rank, so their chains differ between the two set-ups.
 PARAMS = {
+    "flow": "realnvp",
+    "sampler": "langevin",
+    "energy_base": "uniform",
+    "lr_schedule": "constant",
     "n_iter": 12,
     "batch_size": 32,
     "flow_lr": 1e-3,

@@ -48,7 +48,7 @@ def test_save_and_load_round_trip(model: CoopFlow, tmp_path: Path) -> None:
     payload = torch.load(path, weights_only=True)
     assert payload["format"] == MODEL_FORMAT
     assert json.loads(payload["params"])["flow_params"] == {"n_layers": 2}
-    assert payload["parts"]["flow"] == {"name": "realnvp", "origin": "coopkit (built-in)"}
+    assert payload["parts"]["flow"] == {"name": "nsf", "origin": "coopkit (built-in)"}
 
 
 def test_a_model_saved_for_cuda_loads_on_a_cpu(model: CoopFlow, tmp_path: Path) -> None:

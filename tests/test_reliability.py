@@ -14,15 +14,27 @@ from coopkit.energies import MLPEnergy
 from coopkit.persistence import CHECKPOINT_NAME
 
 X = eight_gaussians(128, 0)
+# The paper's loop on a table (Langevin in data space, constant rates after the warm-up),
+# whose energy calls per iteration the fault injection counts.
 FAST = {
     "n_iter": 8,
     "batch_size": 32,
     "random_state": 0,
     "flow_params": {"n_layers": 2},
+    "sampler": "langevin",
     "sampler_params": {"n_steps": 2},
+    "energy_base": "uniform",
+    "lr_schedule": "constant",
     "n_partition_samples": 1024,
 }
 CALLS_PER_ITERATION = 3  # two Langevin steps, then one pass over data and samples together
+# The table defaults (pcn in the flow's latent space, cosine decay): the energy at the
+# start, at each of two proposals, then the pass over data and samples.
+TABLE_DEFAULTS = {
+    **{k: v for k, v in FAST.items() if k not in ("sampler", "energy_base", "lr_schedule")},
+    "sampler_params": {"n_steps": 2},
+}
+TABLE_CALLS_PER_ITERATION = 4
 
 
 class FaultyEnergy(MLPEnergy):
@@ -102,6 +114,18 @@ def test_interrupted_fit_leaves_a_usable_model() -> None:
     assert np.isfinite(model.score_samples(X[:3])).all()
 
 
+def test_warm_start_with_a_cosine_decay_replans_it_over_the_new_total() -> None:
+    part = CoopFlow(energy=plain, **{**TABLE_DEFAULTS, "n_iter": 3}).fit(X)
+    assert part._trainer.energy_scheduler.get_last_lr()[0] == pytest.approx(
+        1e-3 * 3 / 50 * 0.5 * (1 + np.cos(np.pi * 3 / 3))
+    )
+    part.set_params(n_iter=8, warm_start=True).fit(X)
+    factor = part._trainer.energy_scheduler.lr_lambdas[0]
+    assert factor.decay == 8
+    assert part._trainer.energy_scheduler.get_last_lr()[0] == pytest.approx(1e-3 * factor(8))
+    assert part.n_iter_ == 8
+
+
 def test_warm_start_continues_to_the_uninterrupted_result() -> None:
     whole = CoopFlow(energy=plain, **FAST).fit(X)
     part = CoopFlow(energy=plain, **{**FAST, "n_iter": 3}).fit(X)
@@ -111,21 +135,28 @@ def test_warm_start_continues_to_the_uninterrupted_result() -> None:
     assert np.array_equal(part.sample(4, random_state=1), whole.sample(4, random_state=1))
 
 
-def test_resume_from_a_checkpoint_reproduces_the_uninterrupted_run(tmp_path: Path) -> None:
-    whole = CoopFlow(energy=plain, **FAST).fit(X)
-    checkpointed = {**FAST, "checkpoint_dir": str(tmp_path), "checkpoint_every": 3}
-    crashed = CoopFlow(energy=faulty(7 * CALLS_PER_ITERATION + 1, "interrupt"), **checkpointed)
+@pytest.mark.parametrize(
+    ("settings", "calls"),
+    [(FAST, CALLS_PER_ITERATION), (TABLE_DEFAULTS, TABLE_CALLS_PER_ITERATION)],
+    ids=["paper", "table-defaults"],
+)
+def test_resume_from_a_checkpoint_reproduces_the_uninterrupted_run(
+    tmp_path: Path, settings: dict, calls: int
+) -> None:
+    whole = CoopFlow(energy=plain, **settings).fit(X)
+    checkpointed = {**settings, "checkpoint_dir": str(tmp_path), "checkpoint_every": 3}
+    crashed = CoopFlow(energy=faulty(7 * calls + 1, "interrupt"), **checkpointed)
     with pytest.raises(KeyboardInterrupt):
         crashed.fit(X)
     assert crashed.n_iter_ == 7
     assert [p.name for p in tmp_path.iterdir()] == [CHECKPOINT_NAME]
     FaultyEnergy.armed = False
     try:
-        resumed = CoopFlow(energy=faulty(7 * CALLS_PER_ITERATION + 1, "interrupt"), **checkpointed)
+        resumed = CoopFlow(energy=faulty(7 * calls + 1, "interrupt"), **checkpointed)
         resumed.fit(X, resume=tmp_path / CHECKPOINT_NAME)
     finally:
         FaultyEnergy.armed = True
-    assert resumed.energy_.calls == 2 * CALLS_PER_ITERATION + 1, "resumed from iteration 6"
+    assert resumed.energy_.calls == 2 * calls + 1, "resumed from iteration 6"
     assert_same_weights(whole, resumed)
     assert resumed.history_ == whole.history_
 

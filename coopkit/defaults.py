@@ -1,0 +1,133 @@
+"""What ``"auto"`` means: the parts and training settings CoopFlow uses for each kind of data.
+
+Every estimator parameter listed in :data:`AUTO` defaults to ``"auto"`` and is resolved
+at ``fit`` from the kind of data (``"table"`` or ``"image"``); the resolved values are
+the fitted attribute ``CoopFlow.settings_``. Images get the paper's released settings
+(DESIGN §1). Tables, which the paper does not treat, get the configuration that won
+the ablations of ``docs/guide/tuning.md``: an ``nsf`` flow, an energy net that tilts
+the flow (``energy_base="flow"``) revised by gradient-free pCN moves in the flow's
+latent space, rates of 1e-3 with a cosine decay, and a flow that learns from the data
+and the revised samples together. The paper's algorithm on a table is::
+
+    CoopFlow(flow="realnvp", sampler="langevin", energy_base="uniform",
+             flow_learns_from="revised", lr_schedule="constant")
+
+Example:
+    >>> resolve("image", {"flow_lr": "auto", "energy_base": "auto", "flow": "nsf"})
+    {'flow_lr': 0.0001, 'energy_base': 'uniform', 'flow': 'nsf'}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+AUTO: dict[str, dict[str, Any]] = {
+    "table": {
+        "flow": "nsf",
+        "energy": "mlp",
+        "sampler": "pcn",
+        "flow_lr": 1e-3,
+        "energy_lr": 1e-3,
+        "energy_betas": (0.9, 0.999),
+        "warmup_iter": 50,
+        "lr_schedule": "cosine",
+        "flow_learns_from": "both",
+        "energy_base": "flow",
+    },
+    "image": {
+        "flow": "glow",
+        "energy": "conv",
+        "sampler": "langevin",
+        "flow_lr": 1e-4,
+        "energy_lr": 1e-4,
+        "energy_betas": (0.5, 0.5),
+        "warmup_iter": 100,
+        "lr_schedule": "constant",
+        "flow_learns_from": "revised",
+        "energy_base": "uniform",
+    },
+}
+
+# Parameters of a sampler's factory, by kind of data and sampler name, filled in when the
+# factory names them and ``sampler_params`` leaves them unset. Tables have no released
+# Langevin settings; a step of 0.3 moves chains enough per step for the energy to teach
+# the flow (0.03, the released value for images, lets the flow drift).
+SAMPLER_PARAMS: dict[tuple[str, str], dict[str, Any]] = {
+    ("table", "langevin"): {"step_size": 0.3},
+    ("table", "pcn"): {"step_size": 1.0, "n_steps": 10},
+}
+
+# The Langevin flow that reconstruction, inpainting and interpolation differentiate
+# through when the fitted reviser runs in the flow's latent space (pCN moves there are
+# not a function of their start): noise-free, as released, with few steps because every
+# step back-propagates through the flow twice.
+RECONSTRUCTION_LANGEVIN: dict[str, Any] = {"n_steps": 10}
+
+# Parameters of the energy net's factory by ``energy_base``: a flow-tilted energy needs
+# no Gaussian reference term (the flow already makes the model normalisable), which
+# would otherwise pull every sample toward the origin.
+ENERGY_PARAMS: dict[str, dict[str, Any]] = {"flow": {"reference_scale": None}, "uniform": {}}
+
+
+# The short-run EBM baseline (``proposal="noise"``) has no flow to tilt or to learn.
+NOISE_BASELINE: dict[str, Any] = {"sampler": "langevin", "energy_base": "uniform"}
+
+
+def resolve(kind: str, params: Mapping[str, Any], proposal: str = "flow") -> dict[str, Any]:
+    """``params`` with every ``"auto"`` value replaced by the default for ``kind`` (and
+    for the short-run EBM baseline when ``proposal="noise"``)."""
+    auto = {**AUTO[kind], **NOISE_BASELINE} if proposal == "noise" else AUTO[kind]
+    return {
+        name: auto[name] if isinstance(value, str) and value == "auto" else value
+        for name, value in params.items()
+    }
+
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "flow_learns_from": ("revised", "data", "both"),
+    "energy_base": ("uniform", "flow"),
+    "lr_schedule": ("constant", "cosine"),
+}
+
+
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def check(settings: dict[str, Any], proposal: str = "flow") -> dict[str, Any]:
+    """``settings`` (resolved by :func:`resolve`) unchanged, or a ValueError naming the
+    parameter, the value and what is accepted.
+
+    Example:
+        >>> check({"lr_schedule": "linear"})
+        Traceback (most recent call last):
+        ...
+        ValueError: lr_schedule must be 'constant', 'cosine' or 'auto'; got 'linear'.
+    """
+    for name, allowed in CHOICES.items():
+        if name in settings and settings[name] not in allowed:
+            quoted = ", ".join(repr(a) for a in allowed)
+            raise ValueError(f"{name} must be {quoted} or 'auto'; got {settings[name]!r}.")
+    if proposal == "noise" and settings.get("energy_base") == "flow":
+        raise ValueError(
+            "proposal='noise' needs energy_base='uniform': the short-run EBM baseline has "
+            "no trained flow to tilt."
+        )
+    for name in ("flow_lr", "energy_lr"):
+        value = settings.get(name, 1.0)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+            raise ValueError(f"{name} must be a positive number or 'auto'; got {value!r}.")
+    warmup = settings.get("warmup_iter", 0)
+    if not _is_integer(warmup) or warmup < 0:
+        raise ValueError(f"warmup_iter must be an integer >= 0 or 'auto'; got {warmup!r}.")
+    betas = settings.get("energy_betas", (0.0, 0.0))
+    if not (
+        isinstance(betas, (tuple, list))
+        and len(betas) == 2
+        and all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas)
+    ):
+        raise ValueError(f"energy_betas must be two numbers in [0, 1) or 'auto'; got {betas!r}.")
+    return settings
