@@ -135,10 +135,21 @@ class QualityBudget:
     digits_iter: int
     toy_samples: int
     digits_samples: int
+    toy_train: int
+    toy_seeds: int
 
 
-FULL_BUDGET = QualityBudget(toy_iter=600, digits_iter=400, toy_samples=1000, digits_samples=540)
-SMOKE_BUDGET = QualityBudget(toy_iter=10, digits_iter=3, toy_samples=200, digits_samples=100)
+FULL_BUDGET = QualityBudget(
+    toy_iter=2000,
+    digits_iter=400,
+    toy_samples=5000,
+    digits_samples=540,
+    toy_train=20_000,
+    toy_seeds=3,
+)
+SMOKE_BUDGET = QualityBudget(
+    toy_iter=10, digits_iter=3, toy_samples=200, digits_samples=100, toy_train=2000, toy_seeds=1
+)
 
 
 def cpu_model() -> str:

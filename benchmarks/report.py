@@ -29,6 +29,11 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: make the benchmarks package importable
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.toy_report import rows_of, toy_section  # noqa: E402
+
 TARGET_RATIO = 1.10
 TOY_SETS = ("eight_gaussians", "moons", "circles", "checkerboard")
 BASELINES = {"flow_alone": "flow alone (ML)", "short_run_ebm": "short-run EBM (noise)"}
@@ -305,22 +310,18 @@ def summary(scores: dict[str, dict[str, dict[str, float]]]) -> str:
     return f"**CoopFlow beats both baselines in {len(won)} of {compared} comparisons**: {wins}."
 
 
-def quality_section(quality: list[dict[str, Any]], pictures: list[str]) -> list[str]:
+def quality_section(
+    toy: list[dict[str, Any]], quality: list[dict[str, Any]], pictures: list[str]
+) -> list[str]:
+    lines = [*toy_section(toy), ""]
     if not quality:
-        return ["No quality benchmark ran."]
+        return [*lines, "No digits quality benchmark ran.", "", "### Samples", "", *pictures]
     scores = quality_scores(quality)
     return [
+        *lines,
         *setup_lines(quality),
         "",
         summary(scores),
-        "",
-        "### Sliced Wasserstein distance (2-D)",
-        "",
-        *quality_table(scores, TOY_SETS, "swd"),
-        "",
-        "### Squared MMD (2-D, Gaussian kernel, bandwidth: median distance in the held-out sample)",
-        "",
-        *quality_table(scores, TOY_SETS, "mmd"),
         "",
         "### Digits Fréchet distance (classifier features, to the held-out split)",
         "",
@@ -401,7 +402,7 @@ def render(
         *(by_kind(benchmarks, kind) for kind in ("sample", "train", "reconstruct"))
     )
     lines += ["", "## Sample quality, same iteration budget", ""]
-    lines += quality_section(by_kind(benchmarks, "quality"), pictures)
+    lines += quality_section(rows_of(benchmarks), by_kind(benchmarks, "quality"), pictures)
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -1,0 +1,137 @@
+"""The 2-D part of ``docs/benchmarks.md``: per-seed rows of ``test_toy_quality`` as tables
+of mean ± standard deviation over seeds, with an honest count of CoopFlow's wins."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+TOY_SETS = ("eight_gaussians", "moons", "circles", "checkerboard")
+BASELINES = {"flow_alone": "flow alone (ML)", "short_run_ebm": "short-run EBM (noise)"}
+COLUMNS = {
+    "floor": "data (floor)",
+    "coopflow": "CoopFlow",
+    "proposals": "CoopFlow, flow proposals",
+    **BASELINES,
+}
+METRICS = {"c2st": "C2ST accuracy", "swd": "sliced Wasserstein", "mmd": "squared MMD"}
+C2ST_TARGET = 0.58
+
+
+def values(rows: Sequence[dict[str, Any]], dataset: str, column: str, metric: str) -> list[float]:
+    """The per-seed values of ``metric`` for one table cell.
+
+    ``column`` is a method, or ``"proposals"`` / ``"floor"``, which CoopFlow's rows carry.
+
+    Example:
+        >>> rows = [{"dataset": "moons", "method": "coopflow", "c2st": 0.5,
+        ...          "proposals": {"c2st": 0.6}}]
+        >>> values(rows, "moons", "proposals", "c2st"), values(rows, "moons", "coopflow", "c2st")
+        ([0.6], [0.5])
+    """
+    if column in ("proposals", "floor"):
+        return [r[column][metric] for r in rows if r["dataset"] == dataset and column in r]
+    return [r[metric] for r in rows if r["dataset"] == dataset and r["method"] == column]
+
+
+def cell(numbers: Sequence[float]) -> str:
+    """``mean ± sd`` (``n/a`` when empty).
+
+    Example:
+        >>> cell([0.5, 0.6]), cell([])
+        ('0.55 ± 0.0707', 'n/a')
+    """
+    if not numbers:
+        return "n/a"
+    spread = statistics.stdev(numbers) if len(numbers) > 1 else 0.0
+    return f"{statistics.mean(numbers):.4g} ± {spread:.3g}"
+
+
+def wins(rows: Sequence[dict[str, Any]], dataset: str, metric: str) -> bool | None:
+    """Whether CoopFlow's mean is below both baselines' means (``None``: not all ran)."""
+    means = {}
+    for column in ("coopflow", *BASELINES):
+        numbers = values(rows, dataset, column, metric)
+        if not numbers:
+            return None
+        means[column] = statistics.mean(numbers)
+    return all(means["coopflow"] < means[b] for b in BASELINES)
+
+
+def metric_table(rows: Sequence[dict[str, Any]], metric: str) -> list[str]:
+    header = ["data set", *COLUMNS.values(), "CoopFlow below both?"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for dataset in TOY_SETS:
+        verdict = wins(rows, dataset, metric)
+        if verdict is None:
+            continue
+        cells = [cell(values(rows, dataset, column, metric)) for column in COLUMNS]
+        lines.append(
+            f"| {dataset} | " + " | ".join([*cells, "yes" if verdict else "**no**"]) + " |"
+        )
+    return lines
+
+
+def timing_table(rows: Sequence[dict[str, Any]]) -> list[str]:
+    header = ["data set", *(COLUMNS[m] for m in ("coopflow", *BASELINES))]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for dataset in TOY_SETS:
+        cells = [
+            cell(
+                [r["seconds_per_iter"] for r in rows if (r["dataset"], r["method"]) == (dataset, m)]
+            )
+            for m in ("coopflow", *BASELINES)
+        ]
+        if "n/a" not in cells:
+            lines.append(f"| {dataset} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def verdict_line(rows: Sequence[dict[str, Any]]) -> str:
+    """How many (data set, metric) comparisons CoopFlow wins, and the C2ST target."""
+    decided = [
+        (dataset, metric, wins(rows, dataset, metric)) for dataset in TOY_SETS for metric in METRICS
+    ]
+    decided = [d for d in decided if d[2] is not None]
+    won = [f"{d} ({m})" for d, m, w in decided if w]
+    over = [
+        d
+        for d in TOY_SETS
+        if values(rows, d, "coopflow", "c2st")
+        and statistics.mean(values(rows, d, "coopflow", "c2st")) > C2ST_TARGET
+    ]
+    target = (
+        f"CoopFlow's mean C2ST is at most {C2ST_TARGET} on every set."
+        if not over
+        else f"CoopFlow's mean C2ST is above {C2ST_TARGET} on: {', '.join(over)}."
+    )
+    return (
+        f"**CoopFlow's mean is below both baselines' in {len(won)} of {len(decided)} 2-D "
+        f"comparisons**: {', '.join(won) or 'none'}. {target}"
+    )
+
+
+def toy_section(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """The 2-D tables, from ``test_toy_quality``'s per-seed rows."""
+    if not rows:
+        return ["No 2-D quality benchmark ran."]
+    seeds = sorted({r["seed"] for r in rows})
+    first = rows[0]
+    lines: list[str] = [
+        f"2-D sets: every method with its defaults for {first['iterations']} iterations of "
+        f"batch 256 on 20,000 points, seeds {', '.join(map(str, seeds))} (a seed sets the data, "
+        "the initialisation and the batches); scored with as many samples as held-out "
+        "points. Cells are mean ± standard deviation over the seeds; lower is better.",
+        "",
+        verdict_line(rows),
+    ]
+    for metric, title in METRICS.items():
+        lines += ["", f"### {title} (2-D)", "", *metric_table(rows, metric)]
+    lines += ["", "### Seconds per iteration (2-D)", "", *timing_table(rows)]
+    return lines
+
+
+def rows_of(benchmarks: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ``extra_info`` of every ``test_toy_quality`` run in a pytest-benchmark JSON."""
+    return [b["extra_info"] for b in benchmarks if b["extra_info"].get("kind") == "toy_quality"]
