@@ -141,7 +141,7 @@ def test_bad_input_is_named(X: np.ndarray, error: type, message: str) -> None:
         ({"n_iter": 0}, "zero iterations"),
         ({"n_iter": -1}, "n_iter must be an integer >= 0"),
         ({"proposal": "data"}, "proposal must be 'flow' or 'noise'"),
-        ({"flow_learns_from": "noise"}, "flow_learns_from must be 'revised', 'data', 'both' or 'auto'"),
+        ({"flow_learns_from": "noise"}, "flow_learns_from must be 'revised', 'data', 'both'"),
         ({"energy_base": "gauss"}, "energy_base must be 'uniform', 'flow' or 'auto'"),
         ({"energy_base": "flow", "proposal": "noise"}, "proposal='noise' needs energy_base"),
         ({"lr_schedule": "linear"}, "lr_schedule must be 'constant', 'cosine' or 'auto'"),
