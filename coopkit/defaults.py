@@ -7,7 +7,7 @@ the fitted attribute ``CoopFlow.settings_``. Images get the paper's released set
 the ablations of ``docs/guide/tuning.md``: an ``nsf`` flow, an energy net that tilts
 the flow (``energy_base="flow"``) revised by gradient-free pCN moves in the flow's
 latent space, rates of 1e-3 with a cosine decay, and a flow that learns from the data
-and the revised samples together. The paper's algorithm on a table is::
+(the base of the tilt; the energy net corrects it). The paper's algorithm on a table is::
 
     CoopFlow(flow="realnvp", sampler="langevin", energy_base="uniform",
              flow_learns_from="revised", lr_schedule="constant")
@@ -34,7 +34,7 @@ AUTO: dict[str, dict[str, Any]] = {
         "energy_betas": (0.9, 0.999),
         "warmup_iter": 50,
         "lr_schedule": "cosine",
-        "flow_learns_from": "both",
+        "flow_learns_from": "data",
         "energy_base": "flow",
     },
     "image": {

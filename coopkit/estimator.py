@@ -123,7 +123,7 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
         proposal: ``"flow"`` (CoopFlow) or ``"noise"``: chains start from uniform noise
             and the flow is not trained, the short-run EBM baseline (Nijkamp et al., 2019).
         flow_learns_from: what the flow's maximum-likelihood step sees: ``"revised"``
-            samples (the paper), the ``"data"``, or ``"both"`` (``"auto"``: both /
+            samples (the paper), the ``"data"``, or ``"both"`` (``"auto"``: data /
             revised).
         energy_l2: weight of the mean squared energy added to the EBM's loss (0: none).
         energy_base: ``"uniform"``: the EBM is ``exp(-E)`` on the chains' box (the

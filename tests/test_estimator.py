@@ -11,6 +11,7 @@ from sklearn.exceptions import NotFittedError
 from coopkit import CoopFlow
 from coopkit.datasets import eight_gaussians
 from coopkit.flows import RealNVP
+from coopkit.metrics import sliced_wasserstein
 from coopkit.samplers import LangevinSampler
 
 FAST = {"n_iter": 3, "batch_size": 32, "random_state": 0, "flow_params": {"n_layers": 2}}
@@ -174,28 +175,21 @@ def test_wrong_feature_count_at_score_time(table: np.ndarray) -> None:
         model.score_samples(np.zeros((4, 3)))
 
 
-def off_mode_fraction(samples: np.ndarray) -> float:
-    """Share of 2-D samples farther than 4 standard deviations (0.4) from every centre
-    of :func:`eight_gaussians`: about 0.03 % of the data, the flow's bridges otherwise."""
-    angles = np.arange(8) * np.pi / 4
-    centres = 2.0 * np.stack([np.cos(angles), np.sin(angles)], axis=1)
-    distances = np.linalg.norm(samples[:, None, :] - centres[None], axis=2).min(axis=1)
-    return float((distances > 0.4).mean())
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", range(5))
-def test_revision_moves_the_flows_bridges_onto_the_modes(seed: int) -> None:
-    """End to end with the table defaults (about 20 s a seed on a CPU core): a flow
-    cannot cut the eight Gaussians apart and leaves bridges of mass between them; the
-    trained energy net marks them, and the revision moves most of that mass away.
-    Fails if the revision is switched off (revised = proposals) or the energy net is
-    not trained (its tilt is then unrelated to the bridges)."""
-    model = CoopFlow(n_iter=300, batch_size=256, random_state=seed).fit(eight_gaussians(4000, seed))
-    revised = off_mode_fraction(model.sample(4000, random_state=seed))
-    proposals = off_mode_fraction(model.sample(4000, random_state=seed, revise=False))
-    assert proposals > 0.01
-    assert revised < 0.6 * proposals
+@pytest.mark.parametrize("seed", range(3))
+def test_training_brings_the_samples_to_the_data(seed: int) -> None:
+    """End to end with the table defaults (about 15 s a seed on one CPU core): trained
+    samples are far closer to held-out data than those of a model after one iteration.
+    The revision's own effect is tested in ``tests/test_training.py``."""
+    train, held_out = eight_gaussians(4000, seed), eight_gaussians(2000, 100 + seed)
+    scores = {}
+    for n_iter in (1, 200):
+        model = CoopFlow(n_iter=n_iter, batch_size=256, random_state=seed).fit(train)
+        samples = model.sample(2000, random_state=seed)
+        scores[n_iter] = sliced_wasserstein(samples, held_out, random_state=0)
+    floor = sliced_wasserstein(train[:2000], held_out, random_state=0)
+    assert scores[200] < 0.5 * scores[1]
+    assert floor < scores[200]
 
 
 def test_auto_settings_follow_the_kind_of_data(table: np.ndarray) -> None:
