@@ -32,11 +32,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: make the benchmarks package importable
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.toy_report import rows_of, toy_section  # noqa: E402
+from benchmarks.toy_report import BASELINES, TOY_SETS, rows_of, toy_section  # noqa: E402
 
 TARGET_RATIO = 1.10
-TOY_SETS = ("eight_gaussians", "moons", "circles", "checkerboard")
-BASELINES = {"flow_alone": "flow alone (ML)", "short_run_ebm": "short-run EBM (noise)"}
+# Columns of the digits table and of the sample pictures (the names of the saved samples).
 COLUMNS = {
     "reference": "data (floor)",
     "coopflow": "CoopFlow",

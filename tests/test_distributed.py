@@ -25,6 +25,8 @@ PARAMS = {
     "sampler": "langevin",
     "energy_base": "uniform",
     "lr_schedule": "constant",
+    "energy_betas": (0.5, 0.5),
+    "warmup_iter": 100,
     "n_iter": 12,
     "batch_size": 32,
     "flow_lr": 1e-3,
