@@ -215,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="train on built-in data and write pictures",
         description="Train CoopFlow on built-in data (no download) and write pictures of "
-        "data, flow proposals and Langevin-revised samples, and the training curves.",
+        "data, flow proposals and revised samples, and the training curves.",
     )
     demo.add_argument("--data", choices=sorted(DEMOS), default="digits")
     demo.add_argument("--out", default="coopkit-demo", help="output folder (default: %(default)s)")
