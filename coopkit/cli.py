@@ -63,11 +63,11 @@ def parse_assignments(pairs: Sequence[str], option: str) -> dict[str, Any]:
     return parsed
 
 
-def _rate(text: str) -> float | str:
+def learning_rate(text: str) -> float | str:
     """A learning rate from the command line: a number, or ``auto``.
 
     Example:
-        >>> _rate("1e-3"), _rate("auto")
+        >>> learning_rate("1e-3"), learning_rate("auto")
         (0.001, 'auto')
     """
     return text if text == "auto" else float(text)
@@ -184,8 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
         )
     fit.add_argument("--n-iter", type=int, default=1000)
     fit.add_argument("--batch-size", type=int, default=128)
-    fit.add_argument("--flow-lr", type=_rate, default="auto", help="a number or auto")
-    fit.add_argument("--energy-lr", type=_rate, default="auto", help="a number or auto")
+    fit.add_argument("--flow-lr", type=learning_rate, default="auto", help="a number or auto")
+    fit.add_argument("--energy-lr", type=learning_rate, default="auto", help="a number or auto")
     fit.add_argument("--pretrain-iter", type=int, default=0)
     fit.add_argument("--data-range", type=float, nargs=2, metavar=("LOW", "HIGH"))
     fit.add_argument("--device", default="auto")
