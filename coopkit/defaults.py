@@ -6,7 +6,8 @@ the fitted attribute ``CoopFlow.settings_``. Images get the paper's released set
 (DESIGN §1). Tables, which the paper does not treat, get the configuration that won
 the ablations of ``docs/guide/tuning.md``: an ``nsf`` flow, an energy net that tilts
 the flow (``energy_base="flow"``) revised by gradient-free pCN moves in the flow's
-latent space, rates of 1e-3 with a cosine decay, and a flow that learns from the data
+latent space, rates of 1e-3 (flow) and 1e-2 (energy) with a cosine decay, and a flow
+that learns from the data
 (the base of the tilt; the energy net corrects it). The paper's algorithm on a table is::
 
     CoopFlow(flow="realnvp", sampler="langevin", energy_base="uniform",
@@ -30,7 +31,7 @@ AUTO: dict[str, dict[str, Any]] = {
         "energy": "mlp",
         "sampler": "pcn",
         "flow_lr": 1e-3,
-        "energy_lr": 1e-3,
+        "energy_lr": 1e-2,
         "energy_betas": (0.9, 0.999),
         "warmup_iter": 50,
         "lr_schedule": "cosine",

@@ -94,7 +94,7 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
     :data:`coopkit.defaults.AUTO` (the resolved values are :attr:`settings_`): images
     get the paper's released settings; tables get the configuration measured best in
     ``docs/guide/tuning.md`` (``nsf``, an energy that tilts the flow, ``pcn`` in the
-    flow's latent space, rates 1e-3 with a cosine decay).
+    flow's latent space, rates 1e-3 and 1e-2 with a cosine decay).
 
     Args:
         flow: the normalizing flow (``"auto"``: ``nsf`` for tables, ``glow`` for images).
@@ -112,7 +112,7 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
         n_iter: cooperative iterations (one batch each).
         batch_size: samples per iteration.
         flow_lr: the flow's Adam learning rate (``"auto"``: 1e-3 tables, 1e-4 images).
-        energy_lr: the energy net's Adam learning rate (``"auto"``: 1e-3 / 1e-4).
+        energy_lr: the energy net's Adam learning rate (``"auto"``: 1e-2 / 1e-4).
         energy_betas: the energy net's Adam betas (``"auto"``: (0.9, 0.999) / (0.5, 0.5)).
         warmup_iter: iterations of linear learning-rate warm-up (``"auto"``: 50 / 100).
         lr_schedule: ``"constant"`` after the warm-up, or ``"cosine"`` decay to 0 over
