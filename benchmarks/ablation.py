@@ -134,7 +134,8 @@ def summarise(rows: Sequence[dict[str, Any]]) -> str:
     for dataset in dict.fromkeys(row["dataset"] for row in rows):
         mine = [row for row in rows if row["dataset"] == dataset]
         cells = []
-        for key in ("c2st", "swd", "mmd", "seconds_per_iter"):
+        scores = ("c2st", "swd", "mmd", "frechet", "seconds_per_iter")
+        for key in [key for key in scores if key in mine[0]]:
             values = [row[key] for row in mine]
             spread = statistics.stdev(values) if len(values) > 1 else 0.0
             cells.append(f"{key} {statistics.mean(values):.4f} ± {spread:.4f}")

@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from coopkit.demo import DEMOS
+
 LANGEVIN_STEPS = 30
 TRAIN_BATCH = 28
 OVERHEAD_BATCH = 64
@@ -134,21 +136,21 @@ class QualityBudget:
     toy_iter: int
     digits_iter: int
     toy_samples: int
-    digits_samples: int
     toy_train: int
     toy_seeds: int
+    digits_seeds: int
 
 
 FULL_BUDGET = QualityBudget(
     toy_iter=2000,
-    digits_iter=400,
+    digits_iter=DEMOS["digits"]["n_iter"],
     toy_samples=5000,
-    digits_samples=540,
     toy_train=20_000,
     toy_seeds=3,
+    digits_seeds=3,
 )
 SMOKE_BUDGET = QualityBudget(
-    toy_iter=10, digits_iter=3, toy_samples=200, digits_samples=100, toy_train=2000, toy_seeds=1
+    toy_iter=10, digits_iter=3, toy_samples=200, toy_train=2000, toy_seeds=1, digits_seeds=1
 )
 
 

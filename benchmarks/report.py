@@ -32,10 +32,16 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: make the benchmarks package importable
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.toy_report import BASELINES, TOY_SETS, rows_of, toy_section  # noqa: E402
+from benchmarks.quality_report import (  # noqa: E402
+    BASELINES,
+    TOY_SETS,
+    digits_section,
+    rows_of,
+    toy_section,
+)
 
 TARGET_RATIO = 1.10
-# Columns of the digits table and of the sample pictures (the names of the saved samples).
+# Panels of the sample pictures (the names of the saved samples).
 COLUMNS = {
     "reference": "data (floor)",
     "coopflow": "CoopFlow",
@@ -200,50 +206,6 @@ def throughput_section(
     return lines + table(header, body)
 
 
-def call(settings: dict[str, Any]) -> str:
-    """``CoopFlow(...)`` with ``settings`` as keyword arguments.
-
-    Example:
-        >>> call({"n_iter": 400, "flow_lr": 0.001})
-        'CoopFlow(n_iter=400, flow_lr=0.001)'
-    """
-    return "CoopFlow(" + ", ".join(f"{k}={v!r}" for k, v in settings.items()) + ")"
-
-
-def verdict(scores: dict[str, dict[str, float]], metric: str) -> str:
-    """Whether CoopFlow's samples beat both baselines on ``metric`` (lower is better)."""
-    mine = scores["coopflow"][metric]
-    lost = [label for key, label in BASELINES.items() if scores[key][metric] <= mine]
-    return "CoopFlow best" if not lost else "**CoopFlow does not beat " + ", ".join(lost) + "**"
-
-
-def quality_scores(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, float]]]:
-    """``{dataset: {column: {metric: value}}}`` merged over the methods' benchmarks."""
-    merged: dict[str, dict[str, dict[str, float]]] = {}
-    for row in rows:
-        merged.setdefault(row["dataset"], {}).update(row["scores"])
-    return merged
-
-
-def quality_table(
-    scores: dict[str, dict[str, dict[str, float]]], datasets: Iterable[str], metric: str
-) -> list[str]:
-    body = [
-        [name, *(fmt(scores[name][c][metric]) for c in COLUMNS), verdict(scores[name], metric)]
-        for name in datasets
-        if all(column in scores.get(name, {}) for column in COLUMNS)
-    ]
-    return table(["data set", *COLUMNS.values(), "verdict"], body)
-
-
-def fit_time_table(rows: list[dict[str, Any]]) -> list[str]:
-    seconds = {(r["dataset"], r["method"]): r["fit_seconds"] for r in rows}
-    datasets = [d for d in (*TOY_SETS, "digits") if any(k[0] == d for k in seconds)]
-    methods = ("coopflow", *BASELINES)
-    body = [[d, *(fmt(seconds.get((d, m))) for m in methods)] for d in datasets]
-    return table(["data set", *(COLUMNS[m] for m in methods)], body)
-
-
 def draw_pictures(artifacts: Path, images: Path, rows: list[dict[str, Any]]) -> list[str]:
     """One PNG per data set with a panel per method; the Markdown that shows them."""
     from coopkit.plots import save_panels
@@ -265,75 +227,10 @@ def draw_pictures(artifacts: Path, images: Path, rows: list[dict[str, Any]]) -> 
     return lines
 
 
-def setup_lines(quality: list[dict[str, Any]]) -> list[str]:
-    """What was trained and how it was scored, from the runs' own records."""
-    toy = [r for r in quality if r["dataset"] != "digits" and r["method"] == "coopflow"]
-    digits = [r for r in quality if r["dataset"] == "digits" and r["method"] == "coopflow"]
-    lines = [
-        "Each method trains for the same number of iterations on the same batches, seed 0: "
-        "CoopFlow; the same flow trained alone by maximum likelihood "
-        "(`pretrain_iter=N, n_iter=0`, scored on its samples); a short-run EBM whose "
-        'Langevin chains start from uniform noise (`proposal="noise"`). The column '
-        "*CoopFlow, flow proposals* scores CoopFlow's flow before the Langevin revision. "
-        "*data (floor)* scores training data against the held-out sample: what a perfect "
-        "model would reach with this many samples. Lower is better everywhere; one seed, "
-        "so small differences are noise.",
-        "",
-    ]
-    if toy:
-        lines += [
-            f"- 2-D sets: `{call(toy[0]['settings'])}` ({toy[0]['iterations']} iterations for "
-            f"every method), trained on 2,000 points, scored with {toy[0]['samples']} samples "
-            f"against {toy[0]['samples']} held-out points."
-        ]
-    if digits:
-        lines += [
-            f'- Digits: the settings of `coopkit.demo.DEMOS["digits"]` with '
-            f"{digits[0]['iterations']} iterations for every method, trained on the 70% split "
-            f"of `coopkit.metrics.digits_split`, scored with {digits[0]['samples']} samples "
-            "against the 540 held-out digits."
-        ]
-    return lines
-
-
-def summary(scores: dict[str, dict[str, dict[str, float]]]) -> str:
-    """How many (data set, metric) comparisons CoopFlow wins against both baselines."""
-    won, compared = [], 0
-    for dataset, columns in scores.items():
-        for metric in columns.get("coopflow", {}):
-            if all(key in columns for key in BASELINES):
-                compared += 1
-                if verdict(columns, metric) == "CoopFlow best":
-                    won.append(f"{dataset} ({metric})")
-    wins = ", ".join(won) if won else "none"
-    return f"**CoopFlow beats both baselines in {len(won)} of {compared} comparisons**: {wins}."
-
-
 def quality_section(
-    toy: list[dict[str, Any]], quality: list[dict[str, Any]], pictures: list[str]
+    toy: list[dict[str, Any]], digits: list[dict[str, Any]], pictures: list[str]
 ) -> list[str]:
-    lines = [*toy_section(toy), ""]
-    if not quality:
-        return [*lines, "No digits quality benchmark ran.", "", "### Samples", "", *pictures]
-    scores = quality_scores(quality)
-    return [
-        *lines,
-        *setup_lines(quality),
-        "",
-        summary(scores),
-        "",
-        "### Digits Fréchet distance (classifier features, to the held-out split)",
-        "",
-        *quality_table(scores, ["digits"], "frechet"),
-        "",
-        "### Training time (s)",
-        "",
-        *fit_time_table(quality),
-        "",
-        "### Samples",
-        "",
-        *pictures,
-    ]
+    return [*toy_section(toy), "", *digits_section(digits), "", "### Samples", "", *pictures]
 
 
 def render(
@@ -401,7 +298,8 @@ def render(
         *(by_kind(benchmarks, kind) for kind in ("sample", "train", "reconstruct"))
     )
     lines += ["", "## Sample quality, same iteration budget", ""]
-    lines += quality_section(rows_of(benchmarks), by_kind(benchmarks, "quality"), pictures)
+    toy, digits = rows_of(benchmarks, "toy_quality"), rows_of(benchmarks, "digits_quality")
+    lines += quality_section(toy, digits, pictures)
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -446,7 +344,9 @@ def main(argv: list[str] | None = None) -> int:
             )
             command, elapsed = run["command"], run.get("elapsed")
         results = json.loads(json_path.read_text())
-        pictures = draw_pictures(artifacts, args.images, by_kind(results["benchmarks"], "quality"))
+        rows = [*rows_of(results["benchmarks"], "toy_quality")]
+        rows += rows_of(results["benchmarks"], "digits_quality")
+        pictures = draw_pictures(artifacts, args.images, rows)
         args.out.write_text(render(results, command, elapsed, pictures))
     print(f"wrote {args.out} and {args.images}/")
     return 0

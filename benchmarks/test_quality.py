@@ -13,34 +13,28 @@ Three methods, each trained for the same number of iterations on the same batche
 sets the training and held-out data, the initialisation and the batches): the
 classifier two-sample test :func:`coopkit.metrics.c2st`, the sliced Wasserstein
 distance and the squared MMD against held-out data, and seconds per iteration, all by
-:func:`benchmarks.ablation.run_one`. Digits: the digits Fréchet distance to the
-held-out split. Lower is better; the "reference" figures compare training data to
-held-out data, the floor a perfect model would reach with this many samples. Nothing
-about quality is asserted: ``docs/benchmarks.md`` reports what is measured.
+:func:`benchmarks.ablation.run_one`. Digits, at the demo's settings and budget over the
+same seeds: :func:`coopkit.metrics.digits_c2st` and the digits Fréchet distance to the
+held-out split, by :func:`benchmarks.digits.run_digits`, beside a full-covariance
+Gaussian fit. Lower is better; the "floor" figures compare training data to held-out
+data, what a perfect model would reach with this many samples. Nothing about quality
+is asserted: ``docs/benchmarks.md`` reports what is measured.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
 
-from benchmarks.ablation import ToyBudget, run_one
+from benchmarks.ablation import METHODS, ToyBudget, run_one
 from benchmarks.common import QualityBudget, measure, save_samples
-from coopkit import CoopFlow, metrics
+from benchmarks.digits import N_SAMPLES, run_digits
 from coopkit.datasets import TOY_SETS
-from coopkit.demo import DEMOS
 
-METHODS: dict[str, Callable[[int], dict[str, Any]]] = {
-    "coopflow": lambda n: {"n_iter": n},
-    "flow_alone": lambda n: {"pretrain_iter": n, "n_iter": 0},
-    "short_run_ebm": lambda n: {"n_iter": n, "proposal": "noise"},
-}
 SEEDS = (0, 1, 2)
-PARTITION_SAMPLES = 256  # log Z is not used here; keep its estimate cheap
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -76,51 +70,29 @@ def test_toy_quality(
     )
 
 
-def fit(
-    benchmark: Any, settings: dict[str, Any], X: np.ndarray, device: torch.device
-) -> tuple[CoopFlow, float]:
-    """Fit once under pytest-benchmark; the model and the seconds it took."""
-    model = CoopFlow(
-        **settings, n_partition_samples=PARTITION_SAMPLES, device=str(device), random_state=0
-    )
-    fit_seconds, _ = measure(benchmark, lambda: model.fit(X), device, rounds=1)
-    return model, fit_seconds
-
-
-def draw(model: CoopFlow, method: str, n: int) -> dict[str, np.ndarray]:
-    """The method's samples; for CoopFlow also its flow's proposals alone."""
-    if method == "flow_alone":
-        return {method: model.sample(n, random_state=1, revise=False)}
-    samples = {method: model.sample(n, random_state=1)}
-    if method == "coopflow":
-        samples["coopflow_proposals"] = model.sample(n, random_state=1, revise=False)
-    return samples
-
-
+@pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("method", list(METHODS))
 def test_digits_quality(
-    benchmark: Any, method: str, budget: QualityBudget, device: torch.device, artifacts: Any
+    benchmark: Any,
+    method: str,
+    seed: int,
+    budget: QualityBudget,
+    device: torch.device,
+    artifacts: Any,
 ) -> None:
-    train, held_out, _, _ = metrics.digits_split()
-    settings = {**DEMOS["digits"], **METHODS[method](budget.digits_iter)}
-    model, fit_seconds = fit(benchmark, settings, train, device)
-    n = budget.digits_samples
-    scores = {}
-    for name, samples in {"reference": train[:n], **draw(model, method, n)}.items():
-        assert samples.shape == (n, 8, 8)
-        assert np.isfinite(samples).all()
-        scores[name] = {"frechet": metrics.digits_frechet_distance(samples, held_out)}
-        save_samples(artifacts, f"digits-{name}", samples)
-    benchmark.extra_info.update(
-        {
-            "kind": "quality",
-            "dataset": "digits",
-            "method": method,
-            "iterations": budget.digits_iter,
-            "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in settings.items()},
-            "samples": n,
-            "fit_seconds": fit_seconds,
-            "scores": scores,
-            "device": str(device),
-        }
+    if seed >= budget.digits_seeds:
+        pytest.skip(f"the smoke run trains {budget.digits_seeds} seed(s)")
+    runs: list[tuple[dict[str, Any], dict[str, np.ndarray]]] = []
+    measure(
+        benchmark,
+        lambda: runs.append(run_digits(seed, method, {}, budget.digits_iter, str(device))),
+        device,
+        1,
     )
+    row, samples = runs[-1]
+    for name, drawn in samples.items():
+        assert drawn.shape == (N_SAMPLES, 8, 8)
+        assert np.isfinite(drawn).all()
+        if seed == 0:
+            save_samples(artifacts, f"digits-{name}", drawn)
+    benchmark.extra_info.update({"kind": "digits_quality", "device": str(device), **row})

@@ -402,3 +402,34 @@ def digits_frechet_distance(images: Any, reference: Any = None) -> float:
     return frechet_distance(
         _digits_features(images, "images"), _digits_features(reference, "reference")
     )
+
+
+def digits_c2st(images: Any, reference: Any = None, random_state: Any = 0) -> float:
+    """:func:`c2st` of digits against held-out digits, on their 64 pixels rounded to the
+    integer levels 0..16.
+
+    A model fitted on the integer-valued digits is a dequantised one: its sample ``v``
+    stands for the level ``round(v)`` whose interval holds it. Rounding first compares
+    that level, as the data have it; unrounded, the classifier tells the samples from
+    the data by their fractional parts alone. Real digits are unchanged by it.
+
+    Args:
+        images: ``(n, 8, 8)``, ``(n, 1, 8, 8)`` or ``(n, 64)`` in the units [0, 16].
+        reference: digits in the same form; by default the held-out split of
+            :func:`digits_split`.
+        random_state: as for :func:`c2st`.
+
+    Example:
+        >>> X_train, X_test, _, _ = digits_split()
+        >>> round(digits_c2st(X_train + 0.3), 2) == round(digits_c2st(X_train), 2)
+        True
+        >>> bool(digits_c2st(X_train) < 0.6), bool(digits_c2st(np.clip(X_train + 3, 0, 16)) > 0.9)
+        (True, True)
+    """
+    if reference is None:
+        reference = digits_split()[1]
+    pixels = [
+        np.rint(_digit_images(x, name).reshape(-1, 64).double().numpy())
+        for x, name in ((images, "images"), (reference, "reference"))
+    ]
+    return c2st(*pixels, random_state=random_state)

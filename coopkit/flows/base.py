@@ -67,6 +67,9 @@ class ActNorm(Transform):
     :math:`y = (x - b) \odot e^{-s}`. The first forward call in the data → latent
     direction sets :math:`b` and :math:`e^{s}` to the batch mean and standard deviation
     of each feature, so that the output starts standardised (Kingma & Dhariwal, 2018).
+    A feature with no spread in that batch (standard deviation below ``min_scale``, such
+    as a pixel that is blank in every image of the batch) starts with scale 1 instead:
+    dividing by its near-zero spread would blow up every later batch where it varies.
     Inputs are ``(n, features)`` or ``(n, channels, h, w)``; for images the statistics
     are per channel and the log-determinant counts every pixel.
 
@@ -93,7 +96,7 @@ class ActNorm(Transform):
         dims = [d for d in range(x.dim()) if d != 1]
         self.shift.copy_(x.mean(dim=dims))
         scale = x.std(dim=dims) if x.numel() // x.shape[1] > 1 else torch.ones_like(self.shift)
-        self.log_scale.copy_(scale.clamp_min(self.min_scale).log())
+        self.log_scale.copy_(torch.where(scale > self.min_scale, scale, 1.0).log())
         self.initialized.fill_(True)
 
     def _logdet(self, x: Tensor) -> Tensor:

@@ -68,6 +68,17 @@ def test_actnorm_initialisation_standardises_the_first_batch() -> None:
     assert torch.allclose(y2, y + 100 / x.std(dim=0))
 
 
+def test_actnorm_keeps_scale_one_for_a_feature_without_spread_in_the_first_batch() -> None:
+    """A pixel blank in the first batch must not be divided by a near-zero spread."""
+    first = torch.column_stack([torch.randn(64, dtype=torch.float64), torch.zeros(64)])
+    norm = ActNorm(2).double()
+    norm(first)
+    assert norm.log_scale[1] == 0.0
+    assert torch.isclose(norm.log_scale[0], first[:, 0].std().log(), rtol=1e-12)
+    y, _ = norm(torch.tensor([[0.0, 5.0]], dtype=torch.float64))
+    assert y[0, 1] == 5.0
+
+
 def test_coupling_scale_is_bounded() -> None:
     layer = AffineCoupling(torch.tensor([1, 0]), hidden_features=8, n_hidden=1, scale_bound=2.0)
     with torch.no_grad():

@@ -1,5 +1,6 @@
-"""The 2-D part of ``docs/benchmarks.md``: per-seed rows of ``test_toy_quality`` as tables
-of mean ± standard deviation over seeds, with an honest count of CoopFlow's wins."""
+"""The sample-quality part of ``docs/benchmarks.md``: the per-seed rows of
+``test_toy_quality`` and ``test_digits_quality`` as tables of mean ± standard deviation
+over seeds, with an honest count of CoopFlow's wins."""
 
 from __future__ import annotations
 
@@ -16,13 +17,16 @@ COLUMNS = {
     **BASELINES,
 }
 METRICS = {"c2st": "C2ST accuracy", "swd": "sliced Wasserstein", "mmd": "squared MMD"}
+DIGITS_COLUMNS = {"floor": "data (floor)", "gaussian": "full-covariance Gaussian", **COLUMNS}
+DIGITS_METRICS = {"c2st": "C2ST accuracy", "frechet": "Fréchet distance"}
+SCORED = ("proposals", "floor", "gaussian")  # columns that CoopFlow's rows carry
 C2ST_TARGET = 0.58
 
 
 def values(rows: Sequence[dict[str, Any]], dataset: str, column: str, metric: str) -> list[float]:
     """The per-seed values of ``metric`` for one table cell.
 
-    ``column`` is a method, or ``"proposals"`` / ``"floor"``, which CoopFlow's rows carry.
+    ``column`` is a method, or one of :data:`SCORED`, which CoopFlow's rows carry.
 
     Example:
         >>> rows = [{"dataset": "moons", "method": "coopflow", "c2st": 0.5,
@@ -30,7 +34,7 @@ def values(rows: Sequence[dict[str, Any]], dataset: str, column: str, metric: st
         >>> values(rows, "moons", "proposals", "c2st"), values(rows, "moons", "coopflow", "c2st")
         ([0.6], [0.5])
     """
-    if column in ("proposals", "floor"):
+    if column in SCORED:
         return [r[column][metric] for r in rows if r["dataset"] == dataset and column in r]
     return [r[metric] for r in rows if r["dataset"] == dataset and r["method"] == column]
 
@@ -59,24 +63,29 @@ def wins(rows: Sequence[dict[str, Any]], dataset: str, metric: str) -> bool | No
     return all(means["coopflow"] < means[b] for b in BASELINES)
 
 
-def metric_table(rows: Sequence[dict[str, Any]], metric: str) -> list[str]:
-    header = ["data set", *COLUMNS.values(), "CoopFlow below both?"]
+def metric_table(
+    rows: Sequence[dict[str, Any]],
+    metric: str,
+    datasets: Sequence[str] = TOY_SETS,
+    columns: dict[str, str] = COLUMNS,
+) -> list[str]:
+    header = ["data set", *columns.values(), "CoopFlow below both?"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for dataset in TOY_SETS:
+    for dataset in datasets:
         verdict = wins(rows, dataset, metric)
         if verdict is None:
             continue
-        cells = [cell(values(rows, dataset, column, metric)) for column in COLUMNS]
+        cells = [cell(values(rows, dataset, column, metric)) for column in columns]
         lines.append(
             f"| {dataset} | " + " | ".join([*cells, "yes" if verdict else "**no**"]) + " |"
         )
     return lines
 
 
-def timing_table(rows: Sequence[dict[str, Any]]) -> list[str]:
+def timing_table(rows: Sequence[dict[str, Any]], datasets: Sequence[str] = TOY_SETS) -> list[str]:
     header = ["data set", *(COLUMNS[m] for m in ("coopflow", *BASELINES))]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for dataset in TOY_SETS:
+    for dataset in datasets:
         cells = [
             cell(
                 [r["seconds_per_iter"] for r in rows if (r["dataset"], r["method"]) == (dataset, m)]
@@ -132,6 +141,35 @@ def toy_section(rows: Sequence[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def rows_of(benchmarks: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The ``extra_info`` of every ``test_toy_quality`` run in a pytest-benchmark JSON."""
-    return [b["extra_info"] for b in benchmarks if b["extra_info"].get("kind") == "toy_quality"]
+def digits_section(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """The digits tables, from ``test_digits_quality``'s per-seed rows."""
+    if not rows:
+        return ["No digits quality benchmark ran."]
+    seeds = sorted({r["seed"] for r in rows})
+    c2st = {c: values(rows, "digits", c, "c2st") for c in ("coopflow", "gaussian")}
+    below_gaussian = all(c2st.values()) and statistics.mean(c2st["coopflow"]) < statistics.mean(
+        c2st["gaussian"]
+    )
+    won = [m for m in DIGITS_METRICS if wins(rows, "digits", m)]
+    lines = [
+        'Digits: every method with the settings of `coopkit.demo.DEMOS["digits"]` for '
+        f"{rows[0]['iterations']} iterations, trained on the 70% split of "
+        f"`coopkit.metrics.digits_split`, seeds {', '.join(map(str, seeds))}; 540 samples, "
+        "rounded to the data's integer levels, against the 540 held-out digits. *Full-"
+        "covariance Gaussian*: a Gaussian fitted to the training digits, clipped to [0, 16].",
+        "",
+        f"**CoopFlow's mean is below both baselines' on {len(won)} of {len(DIGITS_METRICS)} "
+        f"digits metrics** ({', '.join(won) or 'none'}); its mean C2ST is "
+        f"{'below' if below_gaussian else '**not below**'} the Gaussian fit's.",
+    ]
+    for metric, title in DIGITS_METRICS.items():
+        table = metric_table(rows, metric, ("digits",), DIGITS_COLUMNS)
+        lines += ["", f"### {title} (digits)", "", *table]
+    lines += ["", "### Seconds per iteration (digits)", "", *timing_table(rows, ("digits",))]
+    return lines
+
+
+def rows_of(benchmarks: Iterable[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    """The ``extra_info`` of every run of ``kind`` (``"toy_quality"``,
+    ``"digits_quality"``) in a pytest-benchmark JSON."""
+    return [b["extra_info"] for b in benchmarks if b["extra_info"].get("kind") == kind]
