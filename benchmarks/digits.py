@@ -71,7 +71,7 @@ def run_digits(
     params = {**demo, "n_partition_samples": 256, "device": device}
     if method == "short_run_ebm":
         params.update(NOISE_BASELINE)
-    model = CoopFlow(**params, **method_params(method, budget), **settings, random_state=seed)
+    model = CoopFlow(**{**params, **method_params(method, budget), **settings}, random_state=seed)
     start = time.perf_counter()
     model.fit(train)
     seconds = time.perf_counter() - start

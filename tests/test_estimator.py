@@ -208,7 +208,7 @@ def test_the_trained_energy_revises_a_weak_flow_toward_the_data(seed: int) -> No
     revision must empty it: with the revision off, or an untrained (flat) energy, the
     revised samples equal the proposals in distribution and this fails."""
     model = CoopFlow(
-        n_iter=300, batch_size=256, random_state=seed, flow_params={"n_layers": 1}
+        n_iter=300, batch_size=256, random_state=seed, flow="realnvp", flow_params={"n_layers": 1}
     ).fit(two_blobs(4000, seed))
     revised = model.sample(4000, random_state=seed)
     proposals = model.sample(4000, random_state=seed, revise=False)
