@@ -151,8 +151,11 @@ def digits_section(rows: Sequence[dict[str, Any]]) -> list[str]:
         c2st["gaussian"]
     )
     won = [m for m in DIGITS_METRICS if wins(rows, "digits", m)]
+    coopflow = next((r for r in rows if r["method"] == "coopflow"), rows[0])
+    resolved = ", ".join(f"{k}={v!r}" for k, v in coopflow["resolved"].items())
     lines = [
-        'Digits: every method with the settings of `coopkit.demo.DEMOS["digits"]` for '
+        'Digits: every method with the settings of `coopkit.demo.DEMOS["digits"]` as they '
+        f"were at the time of the run (CoopFlow resolved them to {resolved}) for "
         f"{rows[0]['iterations']} iterations, trained on the 70% split of "
         f"`coopkit.metrics.digits_split`, seeds {', '.join(map(str, seeds))}; 540 samples, "
         "rounded to the data's integer levels, against the 540 held-out digits. *Full-"

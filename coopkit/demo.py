@@ -31,7 +31,7 @@ DEMOS: dict[str, dict[str, Any]] = {
 }
 
 
-DEMO_RECONSTRUCT_ITER = 30
+DEMO_RECONSTRUCT_ITER = 10
 
 
 def _load_demo_data(name: str) -> tuple[Any, Any]:
