@@ -22,7 +22,7 @@ import argparse
 import json
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -146,6 +146,22 @@ def summarise(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def record(
+    runs: Iterable[dict[str, Any]], method: str, settings: dict[str, Any], out: Path | None
+) -> list[dict[str, Any]]:
+    """The rows of ``runs``, each appended to ``out`` as a JSON line as soon as it is
+    made (when ``out`` is given); prints the method, the settings and :func:`summarise`."""
+    rows = []
+    for row in runs:
+        rows.append(row)
+        if out is not None:
+            with out.open("a", encoding="utf-8") as file:
+                file.write(json.dumps(row) + "\n")
+    print(f"{method} {json.dumps(settings)}")
+    print(summarise(rows))
+    return rows
+
+
 def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=list(TOY_SETS), choices=list(TOY_SETS))
@@ -160,17 +176,12 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     args = parser.parse_args(argv)
     settings = dict(args.settings)
     budget = ToyBudget(args.n_iter, args.batch_size, args.train_size, args.n_samples)
-    rows = []
-    for dataset in args.datasets:
-        for seed in args.seeds:
-            row, _ = run_one(dataset, seed, args.method, settings, budget)
-            rows.append(row)
-            if args.out is not None:
-                with args.out.open("a", encoding="utf-8") as out:
-                    out.write(json.dumps(row) + "\n")
-    print(f"{args.method} {json.dumps(settings)}")
-    print(summarise(rows))
-    return rows
+    runs = (
+        run_one(dataset, seed, args.method, settings, budget)[0]
+        for dataset in args.datasets
+        for seed in args.seeds
+    )
+    return record(runs, args.method, settings, args.out)
 
 
 if __name__ == "__main__":

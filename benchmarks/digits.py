@@ -19,7 +19,6 @@ training digits (the floor) and a full-covariance Gaussian fitted to them.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.ablation import METHODS, method_params, parse_setting, summarise
+from benchmarks.ablation import METHODS, method_params, parse_setting, record
 from coopkit import CoopFlow, metrics
 from coopkit.demo import DEMOS
 
@@ -90,9 +89,9 @@ def run_digits(
         samples["coopflow_proposals"] = model.sample(N_SAMPLES, random_state=seed, revise=False)
         samples["reference"] = train[:N_SAMPLES]
         samples["gaussian"] = gaussian_fit(train, N_SAMPLES, seed)
-        for name, key in [("coopflow_proposals", "proposals"), ("reference", "floor")]:
+        scored = [("coopflow_proposals", "proposals"), ("reference", "floor"), ("gaussian",) * 2]
+        for name, key in scored:
             row[key] = score(samples[name], held_out, seed)
-        row["gaussian"] = score(samples["gaussian"], held_out, seed)
     return row, samples
 
 
@@ -105,16 +104,8 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--out", type=Path, default=None, help="append JSON lines here")
     args = parser.parse_args(argv)
     settings = dict(args.settings)
-    rows = []
-    for seed in args.seeds:
-        row, _ = run_digits(seed, args.method, settings, args.n_iter)
-        rows.append(row)
-        if args.out is not None:
-            with args.out.open("a", encoding="utf-8") as out:
-                out.write(json.dumps(row) + "\n")
-    print(f"{args.method} {json.dumps(settings)}")
-    print(summarise(rows))
-    return rows
+    runs = (run_digits(seed, args.method, settings, args.n_iter)[0] for seed in args.seeds)
+    return record(runs, args.method, settings, args.out)
 
 
 if __name__ == "__main__":
