@@ -83,6 +83,11 @@ def score(samples: np.ndarray, held_out: np.ndarray, seed: int) -> dict[str, flo
     }
 
 
+def resolved_settings(model: CoopFlow) -> dict[str, Any]:
+    """The fitted ``model.settings_`` as JSON values (tuples become lists)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in model.settings_.items()}
+
+
 def run_one(
     dataset: str,
     seed: int,
@@ -114,7 +119,7 @@ def run_one(
         "seed": seed,
         "method": method,
         "settings": settings,
-        "resolved": {k: list(v) if isinstance(v, tuple) else v for k, v in model.settings_.items()},
+        "resolved": resolved_settings(model),
         "seconds_per_iter": seconds / max(1, model.n_iter_),
         **score(samples[method], held_out, seed),
     }

@@ -26,7 +26,13 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.ablation import METHODS, method_params, parse_setting, record
+from benchmarks.ablation import (
+    METHODS,
+    method_params,
+    parse_setting,
+    record,
+    resolved_settings,
+)
 from coopkit import CoopFlow, metrics
 from coopkit.demo import DEMOS
 
@@ -81,7 +87,7 @@ def run_digits(
         "method": method,
         "iterations": budget,
         "settings": settings,
-        "resolved": {k: list(v) if isinstance(v, tuple) else v for k, v in model.settings_.items()},
+        "resolved": resolved_settings(model),
         "seconds_per_iter": seconds / max(1, budget),
         **score(samples[method], held_out, seed),
     }
