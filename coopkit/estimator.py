@@ -350,7 +350,7 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
                 settings["energy"],
                 self.energy_params,
                 event_shape,
-                defaults=defaults.ENERGY_PARAMS[base],
+                defaults=defaults.ENERGY_PARAMS.get((scaler.kind, base), {}),
             )
         sampler_spec = settings["sampler"]
         sampler_defaults = dict(defaults.SAMPLER_PARAMS.get((scaler.kind, sampler_spec), {}))

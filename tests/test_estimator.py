@@ -10,6 +10,7 @@ from sklearn.exceptions import NotFittedError
 
 from coopkit import CoopFlow
 from coopkit.datasets import eight_gaussians
+from coopkit.energies.mlp import FourierFeatures
 from coopkit.flows import RealNVP
 from coopkit.metrics import sliced_wasserstein
 from coopkit.samplers import LangevinSampler
@@ -232,8 +233,15 @@ def test_auto_settings_follow_the_kind_of_data(table: np.ndarray) -> None:
     assert paper.settings_["energy_base"] == "uniform"
     assert paper._trainer.config.flow_lr == 1e-4
     assert paper.sampler_.bounds is not None
+    assert isinstance(model.energy_.net[1], FourierFeatures)
+    assert model.energy_.reference_scale is None
+    assert not any(isinstance(layer, FourierFeatures) for layer in paper.energy_.net)
+    assert paper.energy_.reference_scale == 3.0
+    plain = CoopFlow(**FAST, energy_params={"fourier_features": 0}).fit(table)
+    assert not any(isinstance(layer, FourierFeatures) for layer in plain.energy_.net)
     noise = CoopFlow(**FAST, proposal="noise").fit(table)
     assert (noise.settings_["sampler"], noise.settings_["energy_base"]) == ("langevin", "uniform")
+    assert (model.settings_["energy_lr"], noise.settings_["energy_lr"]) == (3e-3, 1e-2)
 
 
 def test_bfloat16_precision_runs_the_energy_in_bfloat16(table: np.ndarray) -> None:
