@@ -112,7 +112,7 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
         n_iter: cooperative iterations (one batch each).
         batch_size: samples per iteration.
         flow_lr: the flow's Adam learning rate (``"auto"``: 1e-3 tables, 1e-4 images).
-        energy_lr: the energy net's Adam learning rate (``"auto"``: 1e-2 / 1e-4).
+        energy_lr: the energy net's Adam learning rate (``"auto"``: 3e-3 / 1e-4).
         energy_betas: the energy net's Adam betas (``"auto"``: (0.9, 0.999) / (0.5, 0.5)).
         warmup_iter: iterations of linear learning-rate warm-up (``"auto"``: 50 / 100).
         lr_schedule: ``"constant"`` after the warm-up, or ``"cosine"`` decay to 0 over
@@ -126,6 +126,8 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
             samples (the paper), the ``"data"``, or ``"both"`` (``"auto"``: data /
             revised).
         energy_l2: weight of the mean squared energy added to the EBM's loss (0: none).
+        target_revision: adapt the sampler's step size during training toward this mean
+            distance moved by a chain, in model units (``None``: fixed step).
         energy_base: ``"uniform"``: the EBM is ``exp(-E)`` on the chains' box (the
             paper); ``"flow"``: it tilts the flow, ``q(x) exp(-E(x))``, and the sampler
             runs in the flow's latent space (``"auto"``: flow / uniform).
@@ -213,6 +215,7 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
         proposal: str = "flow",
         flow_learns_from: str = "auto",
         energy_l2: float = 0.0,
+        target_revision: float | None = None,
         energy_base: str = "auto",
         flow_grad_clip: float | None = 1.0,
         data_range: tuple[float, float] | None = None,
@@ -246,6 +249,7 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
         self.proposal = proposal
         self.flow_learns_from = flow_learns_from
         self.energy_l2 = energy_l2
+        self.target_revision = target_revision
         self.energy_base = energy_base
         self.flow_grad_clip = flow_grad_clip
         self.data_range = data_range
@@ -292,6 +296,11 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
             raise ValueError(f"proposal must be 'flow' or 'noise'; got {self.proposal!r}.")
         if not isinstance(self.energy_l2, (int, float)) or not self.energy_l2 >= 0:
             raise ValueError(f"energy_l2 must be a number >= 0; got {self.energy_l2!r}.")
+        target = self.target_revision
+        if target is not None and (
+            not isinstance(target, (int, float)) or isinstance(target, bool) or not target > 0
+        ):
+            raise ValueError(f"target_revision must be a positive number or None; got {target!r}.")
         if self.flow_grad_clip is not None and not self.flow_grad_clip > 0:
             raise ValueError(
                 f"flow_grad_clip must be positive or None; got {self.flow_grad_clip!r}."
@@ -392,6 +401,7 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
             proposal=self.proposal,
             flow_learns_from=settings["flow_learns_from"],
             energy_l2=self.energy_l2,
+            target_revision=self.target_revision,
             energy_base=settings["energy_base"],
             noise_bounds=scaler.model_bounds,
             precision=self.precision,

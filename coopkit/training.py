@@ -63,6 +63,11 @@ class TrainingConfig:
     exponential tilt of the flow,
     :math:`p(x) \propto q_\alpha(x)\,e^{-E_\theta(x)}` (see :class:`FlowTiltedEnergy`);
     ``"uniform"`` is the paper's :math:`p(x) \propto e^{-E_\theta(x)}` on the chains' box.
+    ``target_revision`` adapts the sampler's ``step_size`` during training toward a
+    mean revision (how far each chain moves, the norm of revised minus proposal, in
+    model units): after each iteration it is multiplied by
+    :math:`(r^\star / \bar r)^{0.1}`, clamped to [0.5, 2], where :math:`\bar r` is the
+    iteration's mean revision (across processes). ``None`` keeps the step fixed.
     """
 
     n_iter: int
@@ -85,6 +90,7 @@ class TrainingConfig:
     flow_learns_from: Literal["revised", "data", "both"] = "revised"
     energy_l2: float = 0.0
     energy_base: Literal["uniform", "flow"] = "uniform"
+    target_revision: float | None = None
 
 
 class FlowLogProb(nn.Module):
@@ -267,6 +273,7 @@ class CoopTrainer:
     """
 
     max_restores = 10
+    adapt_rate = 0.1
 
     def __init__(
         self,
@@ -282,6 +289,12 @@ class CoopTrainer:
             raise ValueError(
                 f"batch_size={config.batch_size} must be a multiple of the {world.size} "
                 "processes: each trains on an equal share of every batch."
+            )
+        if config.target_revision is not None and not hasattr(sampler, "step_size"):
+            raise ValueError(
+                f"target_revision adapts the sampler's step_size, which "
+                f"{type(sampler).__name__} does not have; use a sampler with a step size "
+                "(langevin, mala, pcn, hmc) or target_revision=None."
             )
         self.flow = flow
         self.energy = energy
@@ -467,6 +480,18 @@ class CoopTrainer:
         row["revision"] = (revised - proposal).flatten(1).norm(dim=1).mean()
         row.update({f"sampler_{k}": v for k, v in stats.items()})
         self._record(row, "coop")
+        if self.config.target_revision is not None:
+            self._adapt_step_size(self.history["revision"][-1])
+
+    def _adapt_step_size(self, revision: float) -> None:
+        """Move the sampler's step size toward ``config.target_revision`` (see
+        :class:`TrainingConfig`), never above the sampler's ``max_step_size`` if it has
+        one; a revision that is 0 or not finite changes nothing."""
+        if not (revision > 0 and math.isfinite(revision)):
+            return
+        factor = (self.config.target_revision / revision) ** self.adapt_rate
+        step = self.sampler.step_size * min(2.0, max(0.5, factor))
+        self.sampler.step_size = min(step, getattr(self.sampler, "max_step_size", math.inf))
 
     def _flow_target(self, x_data: Tensor, revised: Tensor) -> Tensor:
         """The batch the flow's maximum-likelihood step learns from (``flow_learns_from``)."""

@@ -148,6 +148,8 @@ def test_bad_input_is_named(X: np.ndarray, error: type, message: str) -> None:
         ({"energy_base": "flow", "proposal": "noise"}, "proposal='noise' needs energy_base"),
         ({"lr_schedule": "linear"}, "lr_schedule must be 'constant', 'cosine' or 'auto'"),
         ({"energy_l2": -1.0}, "energy_l2 must be a number >= 0"),
+        ({"target_revision": 0.0}, "target_revision must be a positive number or None"),
+        ({"target_revision": True}, "target_revision must be a positive number or None"),
         ({"energy_betas": (0.9, 1.5)}, "energy_betas must be two numbers in"),
         ({"flow_lr": -1.0}, "flow_lr must be a positive number or 'auto'"),
         ({"device": "tpu"}, "device must be"),
@@ -180,8 +182,11 @@ def test_wrong_feature_count_at_score_time(table: np.ndarray) -> None:
 @pytest.mark.parametrize("seed", range(3))
 def test_training_brings_the_samples_to_the_data(seed: int) -> None:
     """End to end with the table defaults (about 15 s a seed on one CPU core): trained
-    samples are far closer to held-out data than those of a model after one iteration.
-    The revision's own effect is tested in ``tests/test_training.py``."""
+    samples are far closer to held-out data than those of a model after one iteration,
+    and within 3 times the distance of the training data itself (the floor, which on
+    2,000 points varies between 0.025 and 0.07 with the seed; trained models came within
+    0.9 to 1.9 times it, models after one iteration 14 times). The revision's own effect
+    is tested below and in ``tests/test_training.py``."""
     train, held_out = eight_gaussians(4000, seed), eight_gaussians(2000, 100 + seed)
     scores = {}
     for n_iter in (1, 200):
@@ -190,7 +195,7 @@ def test_training_brings_the_samples_to_the_data(seed: int) -> None:
         scores[n_iter] = sliced_wasserstein(samples, held_out, random_state=0)
     floor = sliced_wasserstein(train[:2000], held_out, random_state=0)
     assert scores[200] < 0.5 * scores[1]
-    assert floor < scores[200]
+    assert scores[200] < 3 * floor
 
 
 def two_blobs(n: int, seed: int) -> np.ndarray:

@@ -60,6 +60,7 @@ class PCNSampler(Sampler):
     """
 
     metropolis_corrected = True
+    max_step_size = 1.0
 
     def __init__(self, step_size: float = 0.9, n_steps: int = 10) -> None:
         step_size = check_step_size(step_size)
