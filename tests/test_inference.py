@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -7,9 +9,10 @@ from sklearn.exceptions import NotFittedError
 
 from coopkit import CoopFlow
 from coopkit.datasets import eight_gaussians
-from coopkit.inference import log_partition, reconstruct
+from coopkit.flows import RealNVP
+from coopkit.inference import ais_log_partition, log_partition, reconstruct, weighted_estimate
 from coopkit.metrics import digits_split
-from coopkit.samplers import LangevinSampler
+from coopkit.samplers import LangevinSampler, MALASampler
 
 DIGITS = {
     "n_iter": 150,
@@ -188,3 +191,94 @@ def test_wrong_shapes_are_named(table_model: CoopFlow, call) -> None:
         ValueError, match="has 3 features, but CoopFlow is expecting 2 features as input"
     ):
         call(table_model)
+
+
+# ---------------------------------------------------- annealed importance sampling
+
+D, MU, SIGMA = 64, 0.5, 0.7
+TRUE_LOG_Z = 0.5 * D * math.log(2 * math.pi * SIGMA**2)
+
+
+def gaussian_energy(x: torch.Tensor) -> torch.Tensor:
+    """``‖x - μ‖² / (2σ²)``, whose integral over 64 dimensions is ``(2πσ²)^{32}``."""
+    return 0.5 * (((x - MU) / SIGMA) ** 2).sum(dim=1)
+
+
+def standard_normal_flow(d: int, dtype: torch.dtype = torch.float32) -> RealNVP:
+    """A flow that is exactly a Gaussian near N(0, I): its couplings start as the identity,
+    so after the data-dependent initialisation it is ActNorm alone."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        flow = RealNVP((d,), n_layers=2, hidden_features=16).to(dtype)
+    flow.initialize(torch.randn(4000, d, generator=torch.Generator().manual_seed(0), dtype=dtype))
+    return flow
+
+
+@pytest.fixture(scope="module")
+def mismatched_flow() -> RealNVP:
+    """The proposal, shifted by 0.5 and 1/0.7 times too wide in each of 64 dimensions."""
+    return standard_normal_flow(D)
+
+
+def test_ais_finds_the_gaussian_log_z_where_importance_sampling_misses(
+    mismatched_flow: RealNVP,
+) -> None:
+    estimate = ais_log_partition(
+        gaussian_energy,
+        mismatched_flow,
+        MALASampler(0.3, n_steps=1),
+        256,
+        torch.linspace(0, 1, 1001),
+        torch.Generator().manual_seed(0),
+    )
+    assert abs(estimate.log_z - TRUE_LOG_Z) < 3 * estimate.standard_error
+    assert estimate.standard_error < 0.1
+    assert 1 <= estimate.ess <= 256
+    plain, plain_se = log_partition(
+        gaussian_energy, mismatched_flow, 4096, torch.Generator().manual_seed(0), (-20.0, 20.0), 0.0
+    )
+    assert abs(plain - TRUE_LOG_Z) > 3.0
+    assert abs(plain - TRUE_LOG_Z) > 5 * plain_se
+
+
+def test_an_additive_constant_in_the_energy_shifts_log_z_by_exactly_minus_it() -> None:
+    flow = standard_normal_flow(2, torch.float64)
+    energy = lambda x: 0.5 * ((x - 1) ** 2).sum(dim=1)  # noqa: E731
+    shifted = lambda x: energy(x) + 3.0  # noqa: E731
+    runs = [
+        ais_log_partition(
+            e,
+            flow,
+            MALASampler(0.5, n_steps=1),
+            200,
+            torch.linspace(0, 1, 21),
+            torch.Generator().manual_seed(0),
+        )
+        for e in (energy, shifted)
+    ]
+    assert runs[1].log_z == pytest.approx(runs[0].log_z - 3.0, abs=1e-9)
+    assert runs[1].standard_error == pytest.approx(runs[0].standard_error, abs=1e-9)
+
+
+def test_equal_weights_have_full_ess_and_one_dominant_weight_has_ess_one() -> None:
+    assert weighted_estimate(torch.zeros(10)).ess == pytest.approx(10.0)
+    dominant = weighted_estimate(torch.tensor([0.0, -50.0, -50.0, -50.0]))
+    assert dominant.ess == pytest.approx(1.0, abs=1e-6)
+    assert dominant.log_z == pytest.approx(-math.log(4), abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("betas", "message"),
+    [
+        (torch.tensor([0.0, 0.5]), "from 0 to 1"),
+        (torch.tensor([0.1, 1.0]), "from 0 to 1"),
+        (torch.tensor([0.0, 0.6, 0.4, 1.0]), "increase strictly"),
+        (torch.tensor([1.0]), "from 0 to 1"),
+    ],
+)
+def test_bad_temperatures_are_refused(betas: torch.Tensor, message: str) -> None:
+    flow = standard_normal_flow(2)
+    with pytest.raises(ValueError, match=message):
+        ais_log_partition(
+            gaussian_energy, flow, MALASampler(), 4, betas, torch.Generator().manual_seed(0)
+        )
