@@ -177,11 +177,8 @@ def log_partition(
             )
         log_w = -energy(x).double() - log_mix
         log_weights.append(log_w.masked_fill(~in_box(x, bounds), -math.inf))
-    log_w = torch.cat(log_weights)
-    log_z = torch.logsumexp(log_w, dim=0) - math.log(len(log_w))
-    w = torch.exp(log_w - log_z)
-    standard_error = w.std() / math.sqrt(len(w))
-    return log_z.item(), standard_error.item()
+    estimate = weighted_estimate(torch.cat(log_weights))
+    return estimate.log_z, estimate.standard_error
 
 
 @dataclass(frozen=True)

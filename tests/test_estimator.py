@@ -14,6 +14,7 @@ from coopkit.energies.mlp import FourierFeatures
 from coopkit.flows import RealNVP
 from coopkit.metrics import sliced_wasserstein
 from coopkit.samplers import LangevinSampler
+from tests.shapes import two_blobs
 
 FAST = {"n_iter": 3, "batch_size": 32, "random_state": 0, "flow_params": {"n_layers": 2}}
 
@@ -196,13 +197,6 @@ def test_training_brings_the_samples_to_the_data(seed: int) -> None:
     floor = sliced_wasserstein(train[:2000], held_out, random_state=0)
     assert scores[200] < 0.5 * scores[1]
     assert scores[200] < 3 * floor
-
-
-def two_blobs(n: int, seed: int) -> np.ndarray:
-    """Two Gaussian blobs at (-2, 0) and (2, 0), standard deviation 0.3."""
-    rng = np.random.default_rng(seed)
-    centres = np.where(rng.random(n) < 0.5, -2.0, 2.0)
-    return np.column_stack([centres, np.zeros(n)]) + 0.3 * rng.standard_normal((n, 2))
 
 
 @pytest.mark.slow

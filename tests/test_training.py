@@ -11,6 +11,7 @@ from coopkit.flows import RealNVP
 from coopkit.samplers import PCNSampler
 from coopkit.samplers.base import Sampler, SampleResult
 from coopkit.training import FlowTiltedEnergy, LatentEnergy, LearningRateFactor, revise_proposals
+from tests.shapes import two_blobs
 
 
 class StepEnergy(torch.nn.Module):
@@ -80,21 +81,14 @@ def test_learning_rate_factor_warms_up_then_decays_to_zero() -> None:
     assert LearningRateFactor(warmup=0)(50) == 1.0
 
 
-def two_blobs(n: int) -> np.ndarray:
-    rng = np.random.default_rng(0)
-    return np.column_stack([np.where(rng.random(n) < 0.5, -2.0, 2.0), np.zeros(n)]) + (
-        0.3 * rng.standard_normal((n, 2))
-    )
-
-
 @pytest.mark.parametrize("target", [0.01, 0.1])
 def test_target_revision_moves_the_step_size_until_chains_move_that_far(target: float) -> None:
     langevin = {"sampler": "langevin", "energy_base": "uniform", "batch_size": 64}
     model = CoopFlow(n_iter=150, target_revision=target, random_state=0, **langevin)
-    model.fit(two_blobs(512))
+    model.fit(two_blobs(512, 0))
     revision = np.mean(model.history_["revision"][-20:])
     assert target / 2 < revision < 2 * target
-    fixed = CoopFlow(n_iter=3, random_state=0, **langevin).fit(two_blobs(512))
+    fixed = CoopFlow(n_iter=3, random_state=0, **langevin).fit(two_blobs(512, 0))
     assert model.sampler_.step_size != fixed.sampler_.step_size == 0.3
 
 
@@ -106,10 +100,10 @@ class StepFreeSampler(Sampler):
 def test_target_revision_needs_a_sampler_with_a_step_size() -> None:
     model = CoopFlow(n_iter=2, batch_size=64, sampler=StepFreeSampler(), target_revision=0.1)
     with pytest.raises(ValueError, match="StepFreeSampler does not have"):
-        model.fit(two_blobs(64))
+        model.fit(two_blobs(64, 0))
 
 
 def test_target_revision_keeps_the_pcn_step_within_its_range() -> None:
     model = CoopFlow(n_iter=20, batch_size=64, target_revision=100.0, random_state=0)
-    model.fit(two_blobs(256))
+    model.fit(two_blobs(256, 0))
     assert model.sampler_.step_size == PCNSampler.max_step_size
