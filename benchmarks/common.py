@@ -139,6 +139,7 @@ class QualityBudget:
     toy_train: int
     toy_seeds: int
     digits_seeds: int
+    partition_temperatures: int
 
 
 FULL_BUDGET = QualityBudget(
@@ -148,9 +149,16 @@ FULL_BUDGET = QualityBudget(
     toy_train=20_000,
     toy_seeds=3,
     digits_seeds=3,
+    partition_temperatures=1000,
 )
 SMOKE_BUDGET = QualityBudget(
-    toy_iter=10, digits_iter=3, toy_samples=200, toy_train=2000, toy_seeds=1, digits_seeds=1
+    toy_iter=10,
+    digits_iter=3,
+    toy_samples=200,
+    toy_train=2000,
+    toy_seeds=1,
+    digits_seeds=1,
+    partition_temperatures=5,
 )
 
 

@@ -85,7 +85,11 @@ def test_digits_quality(
     runs: list[tuple[dict[str, Any], dict[str, np.ndarray]]] = []
     measure(
         benchmark,
-        lambda: runs.append(run_digits(seed, method, {}, budget.digits_iter, str(device))),
+        lambda: runs.append(
+            run_digits(
+                seed, method, {}, budget.digits_iter, str(device), budget.partition_temperatures
+            )
+        ),
         device,
         1,
     )

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import inspect
 import json
 import math
+import time
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -29,7 +31,14 @@ from coopkit.data import (
 )
 from coopkit.distributed import current_world
 from coopkit.flows.base import Flow
-from coopkit.inference import Reconstruction, chunked, in_box, log_partition, reconstruct
+from coopkit.inference import (
+    Reconstruction,
+    ais_log_partition,
+    chunked,
+    in_box,
+    log_partition,
+    reconstruct,
+)
 from coopkit.persistence import (
     CHECKPOINT_NAME,
     data_fingerprint,
@@ -61,6 +70,7 @@ _SAVED_ATTRIBUTES = (
     "stop_reason_",
     "log_partition_",
     "log_partition_se_",
+    "log_partition_info_",
 )
 
 
@@ -138,8 +148,17 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
             Langevin loop's cost) on any device; the flow stays float32.
         compile: run the energy net through :func:`torch.compile` in ``fit`` and
             ``sample`` (worth it on a GPU; on a CPU the first call compiles for a while).
-        n_partition_samples: flow samples for the importance-sampling estimate of the
-            energy model's ``log Z`` after ``fit``.
+        log_partition: how ``fit`` estimates the energy model's ``log Z`` at its end:
+            ``"importance"`` sampling from the flow (fast; trustworthy in low dimensions)
+            or ``"ais"``, annealed importance sampling from the flow to the EBM (for
+            images). See ``docs/guide/likelihood.md``.
+        n_partition_samples: flow samples (importance) or chains (AIS) for ``log Z``;
+            ``"auto"``: 4096 for importance sampling, 256 for AIS.
+        partition_temperatures: AIS temperatures between the flow and the EBM.
+        partition_sampler: the AIS transition, run once per temperature: a registered
+            sampler's name (built with ``n_steps=1``) or a built sampler. A
+            Metropolis-corrected one (``mala``, ``hmc``) keeps the estimate unbiased; its
+            step size adapts between temperatures toward its ``target_accept``.
         reconstruct_batch_size: samples optimised together by :meth:`reconstruct`,
             :meth:`inpaint` and :meth:`interpolate`; bounds their memory.
         on_divergence: ``"raise"``: a non-finite loss or gradient stops ``fit`` with
@@ -170,9 +189,11 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
             ``revision`` (mean norm of the Langevin change) and the sampler's stats.
         n_iter_: iterations done, pre-training included.
         stop_reason_: ``"completed"``, or where training diverged or was interrupted.
-        log_partition_: the energy model's ``log Z`` in model units, by importance
-            sampling from the flow.
+        log_partition_: the energy model's ``log Z`` in model units.
         log_partition_se_: the standard error of ``log_partition_``.
+        log_partition_info_: how ``log Z`` was estimated: ``method``, ``log_z``,
+            ``standard_error``, ``ess`` (effective sample size), ``acceptance_rate`` (AIS),
+            ``n_samples``, ``n_temperatures`` and ``seconds``.
 
     Example:
         >>> from coopkit.datasets import moons
@@ -222,7 +243,10 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
         device: str = "auto",
         precision: str = "float32",
         compile: bool = False,
-        n_partition_samples: int = 4096,
+        log_partition: str = "importance",
+        n_partition_samples: int | str = "auto",
+        partition_temperatures: int = 1000,
+        partition_sampler: Any = "mala",
         reconstruct_batch_size: int = 64,
         on_divergence: str = "raise",
         warm_start: bool = False,
@@ -256,7 +280,10 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
         self.device = device
         self.precision = precision
         self.compile = compile
+        self.log_partition = log_partition
         self.n_partition_samples = n_partition_samples
+        self.partition_temperatures = partition_temperatures
+        self.partition_sampler = partition_sampler
         self.reconstruct_batch_size = reconstruct_batch_size
         self.on_divergence = on_divergence
         self.warm_start = warm_start
@@ -269,7 +296,7 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
     def _validate_params(self) -> None:
         positive = (
             "batch_size",
-            "n_partition_samples",
+            "partition_temperatures",
             "reconstruct_batch_size",
             "checkpoint_every",
         )
@@ -281,6 +308,20 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
         if self.n_iter + self.pretrain_iter == 0:
             raise ValueError(
                 "n_iter and pretrain_iter are both 0: zero iterations; set n_iter >= 1."
+            )
+        if self.log_partition not in ("importance", "ais"):
+            raise ValueError(
+                f"log_partition must be 'importance' or 'ais'; got {self.log_partition!r}."
+            )
+        n_partition = self.n_partition_samples
+        if n_partition != "auto" and (
+            not isinstance(n_partition, (int, np.integer))
+            or isinstance(n_partition, bool)
+            or n_partition < 2
+        ):
+            raise ValueError(
+                "n_partition_samples must be 'auto' or an integer >= 2 (a standard error "
+                f"needs two samples); got {n_partition!r}."
             )
         if self.precision not in ("float32", "bfloat16"):
             raise ValueError(f"precision must be 'float32' or 'bfloat16'; got {self.precision!r}.")
@@ -451,14 +492,45 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
             raise
         finally:
             self.n_iter_ = trainer.iteration
-            self.log_partition_, self.log_partition_se_ = log_partition(
+            self._estimate_log_partition()
+        return self
+
+    def _estimate_log_partition(self) -> None:
+        """Set ``log_partition_``, its standard error and ``log_partition_info_``."""
+        bounds = self.scaler_.model_bounds
+        n_samples = self.n_partition_samples
+        if n_samples == "auto":
+            n_samples = 256 if self.log_partition == "ais" else 4096
+        start = time.perf_counter()
+        if self.log_partition == "ais":
+            n_temperatures = self.partition_temperatures
+            sampler = self._build_part(
+                "sampler", self.partition_sampler, None, defaults={"n_steps": 1}
+            )
+            betas = torch.linspace(0.0, 1.0, n_temperatures + 1, dtype=torch.float64)
+            estimate = ais_log_partition(
                 self._model_energy(),
                 self.flow_,
-                self.n_partition_samples,
+                sampler,
+                n_samples,
+                betas,
                 self._generator(0),
-                self.scaler_.model_bounds,
+                bounds,
+                target_accept=getattr(sampler, "target_accept", None),
             )
-        return self
+        else:
+            n_temperatures = 0
+            estimate = log_partition(
+                self._model_energy(), self.flow_, n_samples, self._generator(0), bounds
+            )
+        self.log_partition_ = estimate.log_z
+        self.log_partition_se_ = estimate.standard_error
+        self.log_partition_info_ = {
+            **dataclasses.asdict(estimate),
+            "n_samples": int(n_samples),
+            "n_temperatures": n_temperatures,
+            "seconds": time.perf_counter() - start,
+        }
 
     def _prepare(self, X: np.ndarray, resume: str | Path | None) -> CoopTrainer:
         """The trainer to run: continued (warm start), restored (resume) or new."""
@@ -725,6 +797,38 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
     def score(self, X: Any, y: None = None) -> float:
         """Mean log-density of ``X`` under the energy model (see :meth:`score_samples`)."""
         return float(np.mean(self.score_samples(X)))
+
+    def bits_per_dim(self, X: Any) -> dict[str, float]:
+        """Negative log-likelihood of integer-valued images ``X`` in bits per dimension,
+        the unit image models are compared in, of the flow and of the energy model.
+
+        Densities are those of the dequantised data, in units where each level is an
+        interval of width 1, at the interval's centre (:meth:`flow_score_samples`,
+        :meth:`score_samples`): ``-mean log p(x) / (D log 2)`` over ``D`` pixel values.
+        The energy model's figure inherits the error of ``log Z``, reported as
+        ``"energy_se"`` (:attr:`log_partition_se_` in bits per dimension). :meth:`score`
+        stays one float, the mean log-density, as scikit-learn's model selection expects.
+
+        Returns:
+            ``{"flow": ..., "energy": ..., "energy_se": ...}``.
+
+        Raises:
+            ValueError: for tables or continuous-valued images, whose levels are unknown.
+        """
+        check_is_fitted(self)
+        if self.scaler_.kind != "image" or not self.scaler_.integer:
+            raise ValueError(
+                "bits_per_dim needs integer-valued images (levels such as 0..255), whose "
+                "dequantised density has a unit; this model was fitted on "
+                f"{'a table' if self.scaler_.kind == 'table' else 'continuous images'}. "
+                "Use score_samples for a log-density in data units."
+            )
+        scale = -1.0 / (math.prod(self.scaler_.input_shape) * math.log(2.0))
+        return {
+            "flow": float(np.mean(self.flow_score_samples(X))) * scale,
+            "energy": float(np.mean(self.score_samples(X))) * scale,
+            "energy_se": self.log_partition_se_ * -scale,
+        }
 
     def transform(self, X: Any) -> np.ndarray:
         """The flow's latent codes ``z = g_α⁻¹(x)``, shaped like ``X``.
