@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: make the benchmarks package importable
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.likelihood_report import likelihood_section  # noqa: E402
 from benchmarks.quality_report import (  # noqa: E402
     BASELINES,
     TOY_SETS,
@@ -300,6 +301,8 @@ def render(
     lines += ["", "## Sample quality, same iteration budget", ""]
     toy, digits = rows_of(benchmarks, "toy_quality"), rows_of(benchmarks, "digits_quality")
     lines += quality_section(toy, digits, pictures)
+    lines += ["", "## Likelihood of the digits", ""]
+    lines += likelihood_section(digits, by_kind(benchmarks, "ais"))
     return "\n".join(lines).rstrip() + "\n"
 
 
