@@ -1,4 +1,4 @@
-"""The ``coopkit`` command: ``fit``, ``sample``, ``plugins`` and ``demo``.
+"""The ``coopkit`` command: ``fit``, ``sample``, ``evaluate``, ``plugins`` and ``demo``.
 
 ``coopkit demo`` trains CoopFlow on scikit-learn's 8x8 digits (no download) and writes
 pictures of what it learned; ``coopkit demo --data moons`` does the same on two moons.
@@ -20,6 +20,9 @@ from coopkit.demo import DEMOS
 
 BUILT_IN_DATA = ("digits", "eight_gaussians", "moons", "circles", "checkerboard")
 TOY_SIZE = 2000
+# `coopkit evaluate` runs a classifier two-sample test on data with at most this many
+# features (tables, and images as small as the 8x8 digits).
+C2ST_MAX_FEATURES = 256
 
 
 def load_data(source: str, key: str | None = None) -> tuple[np.ndarray, dict[str, Any]]:
@@ -39,9 +42,9 @@ def load_data(source: str, key: str | None = None) -> tuple[np.ndarray, dict[str
         )
     if not path.is_file():
         raise FileNotFoundError(f"No such data file: {source}")
-    loaded = np.load(path, allow_pickle=False)
     if path.suffix == ".npy":
-        return loaded, {}
+        return np.load(path, mmap_mode="r", allow_pickle=False), {}
+    loaded = np.load(path, allow_pickle=False)
     names = list(loaded.files)
     name = key or names[0]
     if name not in names:
@@ -81,26 +84,34 @@ def _fit(args: argparse.Namespace) -> int:
     world = init_from_environment()
 
     X, implied = load_data(args.data, args.key)
-    params: dict[str, Any] = {
+    options = {
         "flow": args.flow,
         "energy": args.energy,
         "sampler": args.sampler,
-        "flow_params": parse_assignments(args.flow_param, "--flow-param"),
-        "energy_params": parse_assignments(args.energy_param, "--energy-param"),
-        "sampler_params": parse_assignments(args.sampler_param, "--sampler-param"),
         "n_iter": args.n_iter,
-        "batch_size": min(args.batch_size, len(X)),
+        "batch_size": args.batch_size,
         "flow_lr": args.flow_lr,
         "energy_lr": args.energy_lr,
         "pretrain_iter": args.pretrain_iter,
+        "data_range": None if args.data_range is None else tuple(args.data_range),
+    }
+    params: dict[str, Any] = {
+        **implied,
+        **{name: value for name, value in options.items() if value is not None},
         "device": args.device,
         "random_state": args.seed,
         "verbose": not args.quiet and world.is_main,
-        **implied,
     }
-    if args.data_range is not None:
-        params["data_range"] = tuple(args.data_range)
-    model = CoopFlow(**params).fit(X)
+    for part in ("flow", "energy", "sampler"):
+        pairs = getattr(args, f"{part}_param")
+        if pairs:
+            params[f"{part}_params"] = parse_assignments(pairs, f"--{part}-param")
+    if args.preset is not None:
+        model = CoopFlow.from_preset(args.preset, **params)
+    else:
+        model = CoopFlow(**params)
+    model.set_params(batch_size=min(model.batch_size, len(X)))
+    model.fit(X)
     if world.is_main:
         out = Path(args.out)
         print(f"model: {model.save(out / 'model.coopkit')}")
@@ -125,6 +136,30 @@ def _sample(args: argparse.Namespace) -> int:
     else:
         raise ValueError(f"--out must end in .npy or .png; got {args.out!r}.")
     print(f"samples: {out}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from coopkit import CoopFlow, metrics
+
+    model = CoopFlow.load(args.model)
+    reference, _ = load_data(args.reference, args.key)
+    n = args.n if args.n is not None else len(reference)
+    samples = model.sample(n, random_state=args.seed)
+    scaler = model.scaler_
+    if scaler.kind == "image":
+        score = metrics.fid(
+            samples,
+            reference,
+            data_range=scaler.data_range,
+            weights_path=args.weights,
+            device=model.device_,
+        )
+        print(f"fid: {score:.3f} ({n} samples against {len(reference)} reference images)")
+    features = int(np.prod(scaler.input_shape))
+    if features <= C2ST_MAX_FEATURES:
+        flat = [np.asarray(a, dtype=np.float64).reshape(len(a), -1) for a in (samples, reference)]
+        print(f"c2st: {metrics.c2st(*flat, random_state=args.seed):.3f} (0.5: indistinguishable)")
     return 0
 
 
@@ -154,7 +189,7 @@ def _demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="coopkit",
-        description="CoopFlow from the command line: fit, sample, plugins, demo.",
+        description="CoopFlow from the command line: fit, sample, evaluate, plugins, demo.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -169,11 +204,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument("--out", required=True, metavar="DIR", help="output folder")
     fit.add_argument("--key", help="the array to read from an .npz file (default: the first)")
+    fit.add_argument(
+        "--preset",
+        help="the paper's configuration by name (coopkit.presets: cifar10-T30, cifar10-long, "
+        "cifar10-pre); the options given beside it override it",
+    )
     for part in ("flow", "energy", "sampler"):
         fit.add_argument(
             f"--{part}",
-            default="auto",
-            help=f"registered {part} name (default: %(default)s, chosen by the kind of data)",
+            help=f"registered {part} name (default: auto, chosen by the kind of data)",
         )
         fit.add_argument(
             f"--{part}-param",
@@ -182,11 +221,11 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="NAME=VALUE",
             help=f"a parameter of the {part}; repeat for more",
         )
-    fit.add_argument("--n-iter", type=int, default=1000)
-    fit.add_argument("--batch-size", type=int, default=128)
-    fit.add_argument("--flow-lr", type=learning_rate, default="auto", help="a number or auto")
-    fit.add_argument("--energy-lr", type=learning_rate, default="auto", help="a number or auto")
-    fit.add_argument("--pretrain-iter", type=int, default=0)
+    fit.add_argument("--n-iter", type=int, help="default: 1000, or the preset's")
+    fit.add_argument("--batch-size", type=int, help="default: 128, or the preset's")
+    fit.add_argument("--flow-lr", type=learning_rate, help="a number or auto (the default)")
+    fit.add_argument("--energy-lr", type=learning_rate, help="a number or auto (the default)")
+    fit.add_argument("--pretrain-iter", type=int, help="default: 0, or the preset's")
     fit.add_argument("--data-range", type=float, nargs=2, metavar=("LOW", "HIGH"))
     fit.add_argument("--device", default="auto")
     fit.add_argument("--seed", type=int, default=0)
@@ -205,6 +244,24 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--proposals", action="store_true", help="the flow's proposals, unrevised")
     sample.set_defaults(handler=_sample)
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="score a saved model's samples against reference data",
+        description="Draw samples from MODEL and compare them with the reference DATA: the "
+        "Fréchet Inception Distance for images (torchmetrics; pip install 'coopkit[fid]'), "
+        f"and a classifier two-sample test for data with at most {C2ST_MAX_FEATURES} "
+        "features.",
+    )
+    evaluate.add_argument("model", metavar="MODEL")
+    evaluate.add_argument(
+        "--reference", required=True, metavar="DATA", help=".npy, .npz, or built-in data"
+    )
+    evaluate.add_argument("--key", help="the array to read from an .npz file (default: the first)")
+    evaluate.add_argument("-n", type=int, help="samples to draw (default: as many as DATA)")
+    evaluate.add_argument("--weights", help="a local copy of the Inception weights (no download)")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.set_defaults(handler=_evaluate)
 
     plugins = commands.add_parser(
         "plugins", help="list every registered part", description="List every registered part."

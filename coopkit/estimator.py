@@ -20,7 +20,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from coopkit import defaults, registry
+from coopkit import defaults, presets, registry
 from coopkit.data import (
     Scaler,
     check_array,
@@ -62,7 +62,10 @@ from coopkit.training import (
     score_energy,
 )
 
-_CHUNK = 1024
+# Samples evaluated at once without gradients (sampling, scores, log Z): 4 training
+# batches, which fit in memory by construction (a Flow++ with self-attention at 32x32
+# needs 16 MB per image for its attention maps alone), within these bounds.
+_CHUNK = (256, 1024)
 _SAVED_ATTRIBUTES = (
     "n_iter_",
     "n_features_in_",
@@ -293,6 +296,31 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
+    @classmethod
+    def from_preset(cls, name: str, **params: Any) -> CoopFlow:
+        """The estimator with the parameters of the paper's configuration ``name``
+        (:mod:`coopkit.presets`), overridden by ``params``; a ``*_params`` dictionary
+        given here updates the preset's rather than replacing it.
+
+        Raises:
+            ValueError: an unknown preset (the message lists them).
+            coopkit.UnknownPartError: the preset's flow or energy plugin is missing (the
+                message names the package to install).
+
+        Example:
+            >>> model = CoopFlow.from_preset("cifar10-T30", n_iter=2, flow_params={"n_steps": 1})
+            >>> model.n_iter, model.batch_size, model.flow_params["n_steps"]
+            (2, 28, 1)
+            >>> model.flow_params["hidden_channels"]
+            96
+        """
+        settings = presets.preset(name)
+        for key, value in params.items():
+            if key.endswith("_params") and isinstance(value, Mapping):
+                value = {**(settings.get(key) or {}), **value}
+            settings[key] = value
+        return cls(**settings)
+
     def _validate_params(self) -> None:
         positive = (
             "batch_size",
@@ -521,7 +549,12 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
         else:
             n_temperatures = 0
             estimate = log_partition(
-                self._model_energy(), self.flow_, n_samples, self._generator(0), bounds
+                self._model_energy(),
+                self.flow_,
+                n_samples,
+                self._generator(0),
+                bounds,
+                chunk=self._chunk,
             )
         self.log_partition_ = estimate.log_z
         self.log_partition_se_ = estimate.standard_error
@@ -719,6 +752,10 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
             state["_trainer"] = trainer
         return state
 
+    @property
+    def _chunk(self) -> int:
+        return min(_CHUNK[1], max(_CHUNK[0], 4 * int(self.batch_size)))
+
     def _generator(self, random_state: Any) -> torch.Generator:
         return torch.Generator().manual_seed(_seed(random_state))
 
@@ -752,8 +789,8 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
         generator = self._generator(random_state)
         base = self.settings_["energy_base"]
         chunks = []
-        for start in range(0, n_samples, _CHUNK):
-            m = min(_CHUNK, n_samples - start)
+        for start in range(0, n_samples, self._chunk):
+            m = min(self._chunk, n_samples - start)
             starts = propose(
                 self.flow_, m, generator, self.proposal, self.scaler_.model_bounds, base == "flow"
             )
@@ -774,7 +811,7 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
         """
         V = self._to_model(X)
         with torch.no_grad():
-            log_q = chunked(self.flow_.log_prob, V, _CHUNK)
+            log_q = chunked(self.flow_.log_prob, V, self._chunk)
         return log_q.cpu().double().numpy() + self.scaler_.log_abs_det()
 
     def score_samples(self, X: Any) -> np.ndarray:
@@ -789,7 +826,7 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
         """
         V = self._to_model(X)
         with torch.no_grad():
-            energies = chunked(self._model_energy(), V, _CHUNK).double()
+            energies = chunked(self._model_energy(), V, self._chunk).double()
         energies = energies.masked_fill(~in_box(V, self.scaler_.model_bounds), math.inf)
         log_p = -energies.cpu().numpy() - self.log_partition_
         return log_p + self.scaler_.log_abs_det()
@@ -842,7 +879,7 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
         """
         V = self._to_model(X)
         with torch.no_grad():
-            Z = chunked(lambda v: self.flow_(v)[0], V, _CHUNK)
+            Z = chunked(lambda v: self.flow_(v)[0], V, self._chunk)
         return Z.cpu().double().numpy().reshape(len(V), *self.scaler_.input_shape)
 
     def inverse_transform(self, Z: Any) -> np.ndarray:
@@ -855,7 +892,7 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
             V = chunked(
                 lambda v: self.flow_.inverse(v)[0],
                 z.reshape(len(z), *self.flow_.event_shape),
-                _CHUNK,
+                self._chunk,
             )
         return self._to_data(V)
 

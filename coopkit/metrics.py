@@ -6,7 +6,8 @@ to them. For scikit-learn's 8x8 digits, :func:`digits_frechet_distance` is the
 Fréchet distance in the 64 penultimate features of a small CNN that coopkit trains
 deterministically on the training split of :func:`digits_split` (an FID for digits);
 the classifier is cached in memory and on disk, in ``$COOPKIT_CACHE_DIR`` or
-``~/.cache/coopkit``.
+``~/.cache/coopkit``. For natural images, :func:`fid` is the Fréchet Inception Distance
+of torchmetrics (:mod:`coopkit.fid`, the optional extra ``coopkit[fid]``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from torch import Tensor, nn
+
+from coopkit.fid import fid as fid
 
 DIGITS_TEST_SIZE = 0.3
 DIGITS_SPLIT_SEED = 0

@@ -5,6 +5,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
+import torch
+
+from coopkit import CoopFlow
+from coopkit.cli import main
+from coopkit.metrics import digits_split
+from coopkit.presets import PRESETS
 
 
 def coopkit(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -111,6 +118,8 @@ def test_bad_input_exits_2_with_one_line(tmp_path: Path) -> None:
         (["fit", "moons", "--out", "o", "--flow", "nope", "--n-iter", "1"], "Unknown flow 'nope'"),
         (["sample", "absent.coopkit", "--out", "s.npy"], "No coopkit model file at absent.coopkit"),
         (["fit", "moons", "--out", "o", "--flow-param", "bad"], "--flow-param takes NAME=VALUE"),
+        (["fit", "moons", "--out", "o", "--preset", "cifar-T30"], "Did you mean 'cifar10-T30'?"),
+        (["evaluate", "absent.coopkit", "--reference", "moons"], "No coopkit model file at"),
     ]
     for args, message in cases:
         result = (
@@ -124,7 +133,84 @@ def test_bad_input_exits_2_with_one_line(tmp_path: Path) -> None:
 
 
 def test_every_command_has_help(tmp_path: Path) -> None:
-    for command in ("fit", "sample", "plugins", "demo"):
+    for command in ("fit", "sample", "evaluate", "plugins", "demo"):
         result = coopkit(command, "--help", cwd=tmp_path)
         assert result.returncode == 0
         assert "usage: coopkit" in result.stdout
+
+
+class FitCalledError(Exception):
+    """Raised by the stand-in for ``CoopFlow.fit`` with the estimator it was called on."""
+
+
+def test_fit_with_a_preset_keeps_what_the_options_leave(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The estimator the command builds, caught at ``fit`` (training the preset's full-size
+    parts is ``tests/test_presets.py``'s job)."""
+    images = np.random.default_rng(0).integers(0, 256, (4, 3, 32, 32), dtype=np.uint8)
+    np.save(tmp_path / "images.npy", images)
+
+    def caught(model: CoopFlow, X: np.ndarray) -> None:
+        raise FitCalledError(model, X)
+
+    monkeypatch.setattr(CoopFlow, "fit", caught)
+    options = ["--n-iter", "5", "--flow-param", "hidden_channels=8", "--sampler-param", "n_steps=3"]
+    with pytest.raises(FitCalledError) as called:
+        main(
+            ["fit", str(tmp_path / "images.npy"), "--preset", "cifar10-T30", "--out", "o", *options]
+        )
+    model, X = called.value.args
+    params = model.get_params()
+    assert (params["flow"], params["n_iter"], params["batch_size"]) == ("flowpp", 5, 4)
+    assert (params["flow_lr"], params["energy_betas"]) == (1e-4, (0.5, 0.5))
+    assert params["flow_params"] == {**PRESETS["cifar10-T30"]["flow_params"], "hidden_channels": 8}
+    assert params["sampler_params"] == {
+        "n_steps": 3,
+        "step_size": 0.03,
+        "noise_scale": 0.0,
+        "max_change": 0.1,
+    }
+    assert isinstance(X, np.memmap)
+
+
+def test_evaluate_reports_c2st_for_tables(tmp_path: Path) -> None:
+    fit = coopkit("fit", "moons", "--out", "run", "--n-iter", "3", "--quiet", cwd=tmp_path)
+    assert fit.returncode == 0, fit.stderr
+    result = coopkit("evaluate", "run/model.coopkit", "--reference", "moons", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("c2st: ")
+    assert 0.5 <= float(result.stdout.split()[1]) <= 1.0
+    assert "fid" not in result.stdout
+
+
+def test_evaluate_reports_fid_and_c2st_for_digits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Inception is replaced by a small feature module (no download); the command's path
+    to torchmetrics is the real one."""
+    import torchmetrics.image.fid
+
+    model = CoopFlow(n_iter=2, batch_size=32, data_range=(0, 16), random_state=0)
+    model.fit(digits_split()[0]).save(tmp_path / "digits.coopkit")
+    real_metric = torchmetrics.image.fid.FrechetInceptionDistance
+
+    def small_metric(feature: object, feature_extractor_weights_path: object) -> object:
+        return real_metric(feature=MeanColour())
+
+    monkeypatch.setattr(torchmetrics.image.fid, "FrechetInceptionDistance", small_metric)
+    assert (
+        main(["evaluate", str(tmp_path / "digits.coopkit"), "--reference", "digits", "-n", "300"])
+        == 0
+    )
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("fid: ")
+    assert float(lines[0].split()[1]) >= 0
+    assert lines[1].startswith("c2st: ")
+
+
+class MeanColour(torch.nn.Module):
+    """3 features of uint8 images: the mean of each channel."""
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return images.float().flatten(2).mean(dim=2)

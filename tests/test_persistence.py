@@ -45,6 +45,7 @@ def test_save_and_load_round_trip(model: CoopFlow, tmp_path: Path) -> None:
     same_model(model, loaded)
     assert loaded.get_params() == model.get_params()
     assert loaded.log_partition_ == model.log_partition_
+    assert loaded.log_partition_info_ == model.log_partition_info_
     payload = torch.load(path, weights_only=True)
     assert payload["format"] == MODEL_FORMAT
     assert json.loads(payload["params"])["flow_params"] == {"n_layers": 2}

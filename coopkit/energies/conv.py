@@ -1,19 +1,27 @@
-r"""The paper's convolutional energy net for images, residual variant.
+r"""The paper's convolutional energy net for images, as in the released CoopFlow code.
 
 For an input :math:`x` of shape ``(c, s, s)`` with :math:`s = 4 \cdot 2^k`,
 
-.. math:: h_0 = W_0 * x, \qquad
-          h_{i+1} = \operatorname{pool}\!\big(W_{i,2} * \phi(W_{i,1} * \phi(h_i)) + V_i * h_i\big),
-          \qquad E(x) = \sum_{j=1}^{100} \big(U * \phi(h_k)\big)_j,
+.. math:: h_0 = \phi(W_0 * x), \qquad
+          h_{i+1} = \operatorname{pool}\!\big(\phi(W_{i,2} * \phi(W_{i,1} * h_i))
+          + \phi(V_i * h_i)\big),
+          \qquad E(x) = \sum_{j=1}^{100} (U * h_k)_j,
 
-with :math:`\phi` the swish (SiLU), :math:`W_0, W_{i,\cdot}` 3x3 convolutions,
-:math:`V_i` a 1x1 skip convolution, pool a 2x2 average pooling and :math:`U` a 4x4
-convolution to 100 outputs over the final 4x4 map. Block :math:`i` maps
-:math:`\min(2^i, 8)\,n_f` to :math:`\min(2^{i+1}, 8)\,n_f` channels, so at 32x32 the
-widths are :math:`n_f \to 2n_f \to 4n_f \to 8n_f` as in CoopFlow (Xie et al., 2022),
-which uses :math:`n_f = 128` there; no spectral norm. Every operation is smooth, so
-the energy is twice differentiable in :math:`x` (reconstruction back-propagates
-through Langevin steps, which contain :math:`\nabla_x E`).
+with :math:`\phi` the swish (SiLU), :math:`W_0`, :math:`W_{i,\cdot}` and the skip
+:math:`V_i` 3x3 convolutions (:math:`W_{i,1}` keeps the width, :math:`W_{i,2}` and
+:math:`V_i` change it), pool a 2x2 average pooling and :math:`U` a 4x4 convolution to
+100 outputs over the final 4x4 map. Block :math:`i` maps :math:`\min(2^i, 8)\,n_f` to
+:math:`\min(2^{i+1}, 8)\,n_f` channels, so at 32x32 the widths are
+:math:`n_f \to 2n_f \to 4n_f \to 8n_f` as in CoopFlow (Xie et al., 2022), which uses
+:math:`n_f = 128` there: 17,129,444 parameters for 3 channels, the paper's 17.1M. No
+spectral norm. Every operation is smooth, so the energy is twice differentiable in
+:math:`x` (reconstruction back-propagates through Langevin steps, which contain
+:math:`\nabla_x E`).
+
+References:
+    Xie, Zhu, Li & Wu, "A Tale of Two Flows: Cooperative Learning of Langevin Flow and
+    Normalizing Flow Toward Energy-Based Model", ICLR 2022.
+    https://arxiv.org/abs/2205.06924
 """
 
 from __future__ import annotations
@@ -27,8 +35,9 @@ MAX_WIDTH_FACTOR = 8
 
 
 class ResidualDown(nn.Module):
-    """Pre-activation residual block that halves the spatial size: ``(n, c_in, s, s)``
-    to ``(n, c_out, s/2, s/2)``.
+    """Residual block that halves the spatial size, ``(n, c_in, s, s)`` to
+    ``(n, c_out, s/2, s/2)``: two 3x3 convolutions beside a 3x3 skip, each branch
+    activated, summed, then average-pooled.
 
     Example:
         >>> ResidualDown(4, 8)(torch.randn(2, 4, 8, 8)).shape
@@ -38,12 +47,12 @@ class ResidualDown(nn.Module):
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
         self.body = nn.Sequential(
+            nn.Conv2d(in_channels, in_channels, 3, padding=1),
             nn.SiLU(),
             nn.Conv2d(in_channels, out_channels, 3, padding=1),
             nn.SiLU(),
-            nn.Conv2d(out_channels, out_channels, 3, padding=1),
         )
-        self.skip = nn.Conv2d(in_channels, out_channels, 1)
+        self.skip = nn.Sequential(nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.SiLU())
         self.pool = nn.AvgPool2d(2)
 
     def forward(self, h: Tensor) -> Tensor:
@@ -73,8 +82,7 @@ class ConvEnergy(nn.Module):
         event_shape: ``(c, h, w)`` with ``h == w == 4 * 2**k``; depth is ``k`` blocks
             (8x8: 1, 16x16: 2, 32x32: 3, 64x64: 4).
         n_f: width of the first layer. The default 32 is fast on a CPU for 8x8 digits;
-            the paper uses 128 at 32x32 (20,915,044 parameters with this residual variant
-            for 3 channels, against the paper's reported 17.1M).
+            the paper uses 128 at 32x32 (17,129,444 parameters for 3 channels).
         n_outputs: outputs of the final 4x4 convolution, summed to the energy.
 
     Example:
@@ -101,8 +109,8 @@ class ConvEnergy(nn.Module):
         widths = [n_f * min(2**i, MAX_WIDTH_FACTOR) for i in range(n_blocks(height) + 1)]
         self.net = nn.Sequential(
             nn.Conv2d(channels, n_f, 3, padding=1),
-            *(ResidualDown(c_in, c_out) for c_in, c_out in itertools.pairwise(widths)),
             nn.SiLU(),
+            *(ResidualDown(c_in, c_out) for c_in, c_out in itertools.pairwise(widths)),
             nn.Conv2d(widths[-1], n_outputs, 4),
             nn.Flatten(),
         )
