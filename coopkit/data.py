@@ -99,10 +99,19 @@ def infer_data_range(array: np.ndarray) -> tuple[float, float]:
         >>> infer_data_range(np.array([[0, 17], [3, 200]], dtype=np.uint8))
         (0.0, 255.0)
     """
-    low, high = float(array.min()), float(array.max())
+    return infer_range(float(array.min()), float(array.max()), _is_integer_valued(array))
+
+
+def infer_range(low: float, high: float, integer: bool) -> tuple[float, float]:
+    """:func:`infer_data_range` from the values' extremes and whether all are integers.
+
+    Example:
+        >>> infer_range(0.0, 200.0, True)
+        (0.0, 255.0)
+    """
     if low >= 0 and high <= 1:
         return (0.0, 1.0)
-    if _is_integer_valued(array) and low >= 0 and 127 < high <= 255:
+    if integer and low >= 0 and 127 < high <= 255:
         return (0.0, 255.0)
     raise ValueError(
         f"Cannot infer the range of the image values (they lie in [{low:g}, {high:g}]). "
@@ -203,15 +212,28 @@ class ImageScaler:
         (:func:`infer_data_range`). A ValueError if ``X`` leaves the range."""
         if data_range is None:
             data_range = infer_data_range(X)
+        extremes = (float(X.min()), float(X.max()))
+        return cls.checked(tuple(X.shape[1:]), data_range, extremes, _is_integer_valued(X))
+
+    @classmethod
+    def checked(
+        cls,
+        input_shape: tuple[int, ...],
+        data_range: tuple[float, float],
+        extremes: tuple[float, float],
+        integer: bool,
+    ) -> ImageScaler:
+        """The scaling of images of ``input_shape`` whose values span ``extremes``; a
+        ValueError if ``data_range`` is not a range or does not hold them."""
         low, high = (float(v) for v in data_range)
         if not low < high:
             raise ValueError(f"data_range must be (low, high) with low < high; got {data_range}.")
-        if X.min() < low or X.max() > high:
+        if extremes[0] < low or extremes[1] > high:
             raise ValueError(
-                f"X has values in [{X.min():g}, {X.max():g}], outside data_range=({low:g}, "
-                f"{high:g}). Pass the range that holds the data."
+                f"X has values in [{extremes[0]:g}, {extremes[1]:g}], outside data_range="
+                f"({low:g}, {high:g}). Pass the range that holds the data."
             )
-        return cls(tuple(X.shape[1:]), (low, high), _is_integer_valued(X))
+        return cls(input_shape, (low, high), integer)
 
     @property
     def event_shape(self) -> tuple[int, ...]:

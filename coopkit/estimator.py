@@ -25,7 +25,6 @@ from coopkit.data import (
     Scaler,
     check_array,
     check_shape,
-    fit_scaler,
     scaler_from_dict,
     scaler_to_dict,
 )
@@ -41,7 +40,6 @@ from coopkit.inference import (
 )
 from coopkit.persistence import (
     CHECKPOINT_NAME,
-    data_fingerprint,
     read_checkpoint,
     read_model,
     to_json,
@@ -50,6 +48,7 @@ from coopkit.persistence import (
 )
 from coopkit.samplers.base import Sampler
 from coopkit.samplers.langevin import LangevinSampler
+from coopkit.streaming import TrainingData, training_data
 from coopkit.training import (
     CoopTrainer,
     EnergyRunner,
@@ -497,7 +496,7 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
             y: ignored.
             resume: a checkpoint file to continue from.
         """
-        X = check_array(X)
+        X = training_data(X)
         if X.shape[0] < 2:
             raise ValueError(
                 f"X has {X.shape[0]} sample; CoopFlow needs at least 2 samples to "
@@ -505,7 +504,7 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
             )
         self._validate_params()
         trainer = self._prepare(X, resume)
-        data = torch.as_tensor(self.scaler_.to_model(X), dtype=torch.float32, device=self.device_)
+        data = X.on_device(self.scaler_, self.device_)
         if trainer.iteration == 0 and not trainer.history:
             trainer.initialize(data)
         self.stop_reason_ = "running"
@@ -565,7 +564,7 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
             "seconds": time.perf_counter() - start,
         }
 
-    def _prepare(self, X: np.ndarray, resume: str | Path | None) -> CoopTrainer:
+    def _prepare(self, X: TrainingData, resume: str | Path | None) -> CoopTrainer:
         """The trainer to run: continued (warm start), restored (resume) or new."""
         if self.warm_start and resume is None and hasattr(self, "_trainer"):
             check_shape(X, self.scaler_)
@@ -573,13 +572,13 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
                 self._config(self.scaler_, self._trainer.config.data_seed, len(X))
             )
             return self._trainer
-        checkpoint = read_checkpoint(resume, X) if resume is not None else None
+        checkpoint = read_checkpoint(resume, X.fingerprint) if resume is not None else None
         device = _resolve_device(self.device)
         if checkpoint is not None:
             scaler = scaler_from_dict(checkpoint["scaler"])
             check_shape(X, scaler)
         else:
-            scaler = fit_scaler(X, self.data_range)
+            scaler = X.fit_scaler(self.data_range)
         seed = _seed(self.random_state)
         flow, energy, sampler = self._build_parts(scaler, seed)
         world = current_world(self.distributed)
@@ -606,7 +605,7 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
         self.flow_, self.energy_, self.sampler_ = trainer.flow, trainer.energy, trainer.sampler
         self.n_features_in_ = int(np.prod(X.shape[1:]))
         self.history_ = trainer.history
-        self._data_fingerprint = data_fingerprint(X)
+        self._data_fingerprint = X.fingerprint
         return trainer
 
     def _run(self, trainer: CoopTrainer, data: torch.Tensor) -> None:

@@ -104,24 +104,25 @@ def data_fingerprint(X: np.ndarray) -> list[float]:
     return [*map(float, values.shape), float(values.sum()), float((values**2).sum())]
 
 
-def read_checkpoint(path: str | Path, X: np.ndarray) -> dict[str, Any]:
-    """Read a checkpoint and check that it was made on the data ``X``.
+def read_checkpoint(path: str | Path, fingerprint: list[float]) -> dict[str, Any]:
+    """Read a checkpoint and check that it was made on the data whose
+    :func:`data_fingerprint` is ``fingerprint``.
 
     Example:
         >>> import tempfile
         >>> X = np.zeros((4, 2))
         >>> path = Path(tempfile.mkdtemp()) / CHECKPOINT_NAME
         >>> _ = write_checkpoint(path, {"data": data_fingerprint(X), "iteration": 7})
-        >>> read_checkpoint(path, X)["iteration"]
+        >>> read_checkpoint(path, data_fingerprint(X))["iteration"]
         7
         >>> try:
-        ...     read_checkpoint(path, X + 1)
+        ...     read_checkpoint(path, data_fingerprint(X + 1))
         ... except ValueError as exc:
         ...     print("refused:", str(exc).split("; ")[1])
         refused: resume with the same X as the run that wrote it.
     """
     payload = _read(path, CHECKPOINT_FORMAT, "coopkit checkpoint")
-    if not np.allclose(payload["data"], data_fingerprint(X), rtol=1e-9):
+    if not np.allclose(payload["data"], fingerprint, rtol=1e-9):
         raise ValueError(
             f"Checkpoint {path} was written while training on other data; resume with the "
             "same X as the run that wrote it."

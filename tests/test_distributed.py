@@ -39,7 +39,7 @@ PARAMS = {
 }
 
 
-def _worker(rank: int, store: str, out: str) -> None:
+def _worker(rank: int, store: str, out: str, data_path: str | None) -> None:
     torch.set_num_threads(1)
     torch.distributed.init_process_group(
         "gloo",
@@ -49,7 +49,8 @@ def _worker(rank: int, store: str, out: str) -> None:
         timeout=datetime.timedelta(seconds=60),
     )
     try:
-        model = CoopFlow(**PARAMS).fit(eight_gaussians(256, 0))
+        X = eight_gaussians(256, 0) if data_path is None else np.load(data_path, mmap_mode="r")
+        model = CoopFlow(**PARAMS).fit(X)
         ddp = torch.nn.parallel.DistributedDataParallel
         assert model._trainer.world == World(rank, 2)
         assert isinstance(model._trainer.flow_loss, ddp)
@@ -67,8 +68,17 @@ def _worker(rank: int, store: str, out: str) -> None:
         torch.distributed.destroy_process_group()
 
 
-def test_two_processes_train_like_one_with_the_same_global_batch(tmp_path: Path) -> None:
-    mp.spawn(_worker, args=(str(tmp_path / "store"), str(tmp_path)), nprocs=2, join=True)
+@pytest.mark.parametrize("memory_mapped", [False, True])
+def test_two_processes_train_like_one_with_the_same_global_batch(
+    tmp_path: Path, memory_mapped: bool
+) -> None:
+    """Also when each rank reads its share of every batch from a memory-mapped file."""
+    data_path = None
+    if memory_mapped:
+        data_path = str(tmp_path / "data.npy")
+        np.save(data_path, eight_gaussians(256, 0))
+    args = (str(tmp_path / "store"), str(tmp_path), data_path)
+    mp.spawn(_worker, args=args, nprocs=2, join=True)
     single = CoopFlow(**PARAMS).fit(eight_gaussians(256, 0))
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
     for part, module in (("flow", single.flow_), ("energy", single.energy_)):
