@@ -207,6 +207,36 @@ def throughput_section(
     return lines + table(header, body)
 
 
+def preset_section(rows: list[dict[str, Any]]) -> list[str]:
+    """``test_preset_training_and_sampling``: the CIFAR-10 preset per variant."""
+    if not rows:
+        return ["No preset benchmark ran."]
+    body = [
+        [
+            r["variant"],
+            r["size"],
+            r["device_name"],
+            f"{r['flow_parameters']:,} / {r['energy_parameters']:,}",
+            f"{r['batch']}, T = {r['langevin_steps']}",
+            fmt(r["seconds_per_iteration"]),
+            fmt(r["images_per_s"]),
+            "n/a" if r["peak_memory_mib"] is None else fmt(r["peak_memory_mib"]),
+        ]
+        for r in sorted(rows, key=lambda r: VARIANTS.index(r["variant"]))
+    ]
+    header = [
+        "variant",
+        "size",
+        "device",
+        "parameters (flow / EBM)",
+        "batch, Langevin steps",
+        "s / iteration",
+        "`sample()` images/s",
+        "peak memory (MiB)",
+    ]
+    return table(header, body)
+
+
 def draw_pictures(artifacts: Path, images: Path, rows: list[dict[str, Any]]) -> list[str]:
     """One PNG per data set with a panel per method; the Markdown that shows them."""
     from coopkit.plots import save_panels
@@ -298,6 +328,23 @@ def render(
     lines += throughput_section(
         *(by_kind(benchmarks, kind) for kind in ("sample", "train", "reconstruct"))
     )
+    lines += [
+        "",
+        "## The CIFAR-10 preset",
+        "",
+        '`CoopFlow.from_preset("cifar10-T30")` (`benchmarks/test_preset.py`): seconds per '
+        "training iteration, `sample()` images per second and peak GPU memory of an "
+        "iteration, on random 32x32x3 images (or `$COOPKIT_BENCH_DATA`). On a GPU the "
+        "preset runs at the paper's size; on a CPU at a small size, reported as such.",
+        "",
+        *preset_section(by_kind(benchmarks, "preset")),
+    ]
+    if gpu_missing:
+        lines += [
+            "",
+            "**The preset at the paper's size on a GPU is still to be measured**: no CUDA "
+            "device was available for this run.",
+        ]
     lines += ["", "## Sample quality, same iteration budget", ""]
     toy, digits = rows_of(benchmarks, "toy_quality"), rows_of(benchmarks, "digits_quality")
     lines += quality_section(toy, digits, pictures)
