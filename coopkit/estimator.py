@@ -195,7 +195,8 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
         log_partition_se_: the standard error of ``log_partition_``.
         log_partition_info_: how ``log Z`` was estimated: ``method``, ``log_z``,
             ``standard_error``, ``ess`` (effective sample size), ``acceptance_rate`` (AIS),
-            ``n_samples``, ``n_temperatures`` and ``seconds``.
+            ``start`` (AIS: ``"flow"`` or ``"uniform"``), ``n_samples``, ``n_temperatures``
+            and ``seconds``.
 
     Example:
         >>> from coopkit.datasets import moons
@@ -492,7 +493,9 @@ class CoopFlow(DensityMixin, TransformerMixin, BaseEstimator):
         completed iteration and ``stop_reason_`` says what happened.
 
         Args:
-            X: ``(n, d)`` table, or images ``(n, h, w)`` / ``(n, c, h, w)``.
+            X: ``(n, d)`` table, or images ``(n, h, w)`` / ``(n, c, h, w)``; a
+                memory-mapped array or a ``torch.utils.data.Dataset`` of samples or
+                ``(sample, label)`` pairs is read batch by batch (:mod:`coopkit.streaming`).
             y: ignored.
             resume: a checkpoint file to continue from.
         """
