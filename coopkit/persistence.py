@@ -1,5 +1,8 @@
 """Model files and training checkpoints that load without unpickling arbitrary objects.
 
+:func:`save_estimator` and :func:`load_estimator` are ``CoopFlow.save`` and
+``CoopFlow.load``; the functions below them read and write the files.
+
 Both are written with :func:`torch.save` to a temporary file that is then renamed over
 the target (so a crash never leaves a half-written file) and read with
 ``torch.load(weights_only=True)``, which only rebuilds tensors and plain containers.
@@ -13,17 +16,106 @@ import json
 import pickle
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from sklearn.utils.validation import check_is_fitted
 
+from coopkit import registry
+from coopkit.assembly import build_parts, part_specs, settings
+from coopkit.data import scaler_from_dict, scaler_to_dict
 from coopkit.files import atomic_path
+from coopkit.training import sampler_state
+from coopkit.validation import resolve_device
+
+if TYPE_CHECKING:
+    from coopkit.estimator import CoopFlow
 
 MODEL_FORMAT = "coopkit-model"
 CHECKPOINT_FORMAT = "coopkit-checkpoint"
 FORMAT_VERSION = 1
 CHECKPOINT_NAME = "checkpoint.pt"
+SAVED_ATTRIBUTES = (
+    "n_iter_",
+    "n_features_in_",
+    "history_",
+    "stop_reason_",
+    "log_partition_",
+    "log_partition_se_",
+    "log_partition_info_",
+)
+
+
+def save_estimator(model: CoopFlow, path: str | Path) -> Path:
+    """Write the fitted ``model`` to ``path`` atomically: its parameters as JSON, the
+    fitted attributes as plain values, the weights as state dicts. Parts must be given
+    by registered name, so that loading rebuilds them through the registry."""
+    check_is_fitted(model)
+    specs = part_specs(model, model.scaler_.kind)
+    unnamed = [kind for kind, spec in specs.items() if not isinstance(spec, str)]
+    if unnamed:
+        raise ValueError(
+            f"save needs parts given by registered name; {', '.join(unnamed)} "
+            "is not. Register the part (coopkit.register_plugin) or pickle the model."
+        )
+    parts = {
+        kind: {"name": name, "origin": registry.resolve(kind, name).origin}
+        for kind, name in specs.items()
+    }
+    return write_model(
+        path,
+        {
+            "params": to_json(model.get_params(deep=False)),
+            "parts": parts,
+            "scaler": scaler_to_dict(model.scaler_),
+            "flow": {k: v.cpu() for k, v in model.flow_.state_dict().items()},
+            "energy": {k: v.cpu() for k, v in model.energy_.state_dict().items()},
+            "sampler": sampler_state(model.sampler_),
+            "fitted": {name: getattr(model, name) for name in SAVED_ATTRIBUTES},
+        },
+    )
+
+
+def _check_parts_installed(parts: dict[str, dict[str, str]]) -> None:
+    for kind, part in parts.items():
+        try:
+            registry.resolve(kind, part["name"])
+        except registry.UnknownPartError as exc:
+            raise registry.UnknownPartError(
+                f"This model needs the {kind} {part['name']!r} from {part['origin']}, "
+                f"which is not installed here; install {part['origin'].split()[0]!r} "
+                f"and load again. ({exc})"
+            ) from exc
+
+
+def load_estimator(cls: type[CoopFlow], path: str | Path, device: str | None) -> CoopFlow:
+    """Read a model written by :func:`save_estimator` as an estimator of class ``cls``,
+    onto ``device`` (``None``: the saved device when it is available, else the CPU)."""
+    payload = read_model(path)
+    params = json.loads(payload["params"])
+    if params.get("data_range") is not None:
+        params["data_range"] = tuple(params["data_range"])
+    model = cls(**params)
+    if device is None:
+        saved = str(params.get("device", "auto"))
+        device = saved if saved in ("auto", "cpu") or torch.cuda.is_available() else "cpu"
+    model.device = device
+    _check_parts_installed(payload["parts"])
+    scaler = scaler_from_dict(payload["scaler"])
+    model.scaler_, model.device_ = scaler, resolve_device(device)
+    model.settings_ = settings(model, scaler.kind)
+    flow, energy, sampler = build_parts(model, scaler, seed=0)
+    flow.load_state_dict(payload["flow"])
+    energy.load_state_dict(payload["energy"])
+    for name, value in payload["sampler"].items():
+        setattr(sampler, name, value)
+    model.flow_ = flow.to(model.device_)
+    model.energy_ = energy.to(model.device_)
+    model.sampler_ = sampler
+    for name, value in payload["fitted"].items():
+        setattr(model, name, value)
+    return model
 
 
 def to_json(params: dict[str, Any]) -> str:
