@@ -192,7 +192,16 @@ def build_parser() -> argparse.ArgumentParser:
         description="CoopFlow from the command line: fit, sample, evaluate, plugins, demo.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
+    _add_fit(commands)
+    _add_sample(commands)
+    _add_evaluate(commands)
+    _add_plugins(commands)
+    _add_demo(commands)
+    return parser
 
+
+def _add_fit(commands: Any) -> None:
+    """``coopkit fit DATA --out DIR``: train, and write the model and its training curves."""
     fit = commands.add_parser(
         "fit",
         help="train a model on a data file or built-in data",
@@ -232,6 +241,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
     fit.set_defaults(handler=_fit)
 
+
+def _add_sample(commands: Any) -> None:
+    """``coopkit sample MODEL --out FILE``: samples as an array or a picture."""
     sample = commands.add_parser(
         "sample",
         help="draw samples from a saved model",
@@ -245,6 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--proposals", action="store_true", help="the flow's proposals, unrevised")
     sample.set_defaults(handler=_sample)
 
+
+def _add_evaluate(commands: Any) -> None:
+    """``coopkit evaluate MODEL --reference DATA``: FID and C2ST of its samples."""
     evaluate = commands.add_parser(
         "evaluate",
         help="score a saved model's samples against reference data",
@@ -263,11 +278,17 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.set_defaults(handler=_evaluate)
 
+
+def _add_plugins(commands: Any) -> None:
+    """``coopkit plugins``: every registered part and where it comes from."""
     plugins = commands.add_parser(
         "plugins", help="list every registered part", description="List every registered part."
     )
     plugins.set_defaults(handler=_plugins)
 
+
+def _add_demo(commands: Any) -> None:
+    """``coopkit demo``: train on built-in data and write pictures."""
     demo = commands.add_parser(
         "demo",
         help="train on built-in data and write pictures",
@@ -280,7 +301,6 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
     demo.set_defaults(handler=_demo)
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -53,6 +53,15 @@ def _check_energy_points(
     """Shape, dtype, determinism, batch independence, gradient and Hessian-vector product."""
     _energies(energy32, x.float(), where)
     leaf = x.clone().requires_grad_(True)
+    values = _check_energy_values(energy, leaf, where)
+    gradient = _check_input_gradient(energy, leaf, values, v, where)
+    _check_hessian_vector_product(energy, leaf, gradient, v, where)
+
+
+def _check_energy_values(energy: torch.nn.Module, leaf: Tensor, where: str) -> Tensor:
+    """The ``(n,)`` energies at ``leaf``, checked to depend on it through autograd, to be
+    deterministic and to be computed per sample."""
+    x = leaf.detach()
     values = _energies(energy, leaf, where)
     _require(
         values.requires_grad,
@@ -71,6 +80,15 @@ def _check_energy_points(
             f"{where} [batch independence]: sample {i}'s energy changes with the rest of the "
             "batch; compute each energy from its own sample (no batch norm, no batch means).",
         )
+    return values
+
+
+def _check_input_gradient(
+    energy: torch.nn.Module, leaf: Tensor, values: Tensor, v: Tensor, where: str
+) -> Tensor:
+    """``grad_x E`` at ``leaf`` (with its graph), checked against central finite
+    differences of ``E`` along ``v``."""
+    x = leaf.detach()
     (gradient,) = torch.autograd.grad(values.sum(), leaf, create_graph=True)
     _require(
         bool(torch.isfinite(gradient).all()),
@@ -87,6 +105,15 @@ def _check_energy_points(
         f"differs from central finite differences of E {difference.tolist()}; part of the "
         "energy is detached from x (.detach(), torch.no_grad, a .item() or numpy round trip).",
     )
+    return gradient
+
+
+def _check_hessian_vector_product(
+    energy: torch.nn.Module, leaf: Tensor, gradient: Tensor, v: Tensor, where: str
+) -> None:
+    """The Hessian-vector product along ``v`` exists (the energy is twice differentiable,
+    as reconstruction needs) and matches central finite differences of ``grad_x E``."""
+    x = leaf.detach()
     if not gradient.requires_grad:
         raise AssertionError(
             f"{where} [twice differentiable]: grad_x E has no graph of its own; the energy "

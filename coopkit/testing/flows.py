@@ -111,6 +111,31 @@ def _check_flow_structure(
     """Shapes, no re-initialisation, train/eval, batch independence, state_dict, sample."""
     z, _ = _call_flow(flow, x, "forward", label)
     _call_flow(flow.inverse, z, "inverse", label)
+    _check_one_fixed_bijection(flow, x, label)
+
+    def outputs(part: torch.nn.Module) -> list[Tensor]:
+        z, logdet = part(x)
+        back, inverse_logdet = part.inverse(z)
+        return [z, logdet, back, inverse_logdet]
+
+    event_shape = flow.event_shape
+    _check_state_dict(
+        flow, lambda: _build_part(factory, event_shape, params, seed=1), outputs, label
+    )
+    first, second = (flow.sample(3, torch.Generator().manual_seed(0)) for _ in range(2))
+    _require(
+        tuple(first.shape) == (3, *event_shape)
+        and bool(torch.isfinite(first).all())
+        and torch.equal(first, second),
+        f"{label} [sample]: flow.sample(3, generator) gave shape {tuple(first.shape)}, "
+        "non-finite or irreproducible samples; it must return (n, *event_shape) finite "
+        "samples, all randomness drawn from the generator.",
+    )
+
+
+def _check_one_fixed_bijection(flow: Flow, x: Tensor, label: str) -> None:
+    """After initialisation the flow is one fixed map: later calls do not re-initialise
+    it, train and eval modes agree, and each sample is mapped on its own."""
     before = {name: t.clone() for name, t in flow.state_dict().items()}
     shifted = 0.5 * x if _is_image(flow.event_shape) else 3 * x + 2
     z_train, logdet_train = flow(shifted)
@@ -148,25 +173,6 @@ def _check_flow_structure(
             "with the rest of the batch; each sample must be mapped on its own (no batch "
             "statistics after initialisation).",
         )
-
-    def outputs(part: torch.nn.Module) -> list[Tensor]:
-        z, logdet = part(x)
-        back, inverse_logdet = part.inverse(z)
-        return [z, logdet, back, inverse_logdet]
-
-    event_shape = flow.event_shape
-    _check_state_dict(
-        flow, lambda: _build_part(factory, event_shape, params, seed=1), outputs, label
-    )
-    first, second = (flow.sample(3, torch.Generator().manual_seed(0)) for _ in range(2))
-    _require(
-        tuple(first.shape) == (3, *event_shape)
-        and bool(torch.isfinite(first).all())
-        and torch.equal(first, second),
-        f"{label} [sample]: flow.sample(3, generator) gave shape {tuple(first.shape)}, "
-        "non-finite or irreproducible samples; it must return (n, *event_shape) finite "
-        "samples, all randomness drawn from the generator.",
-    )
 
 
 def check_flow(factory: PartFactory, event_shape: tuple[int, ...], **params: Any) -> None:
