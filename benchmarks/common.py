@@ -48,21 +48,19 @@ def seconds(fn: Callable[[], Any], device: torch.device) -> float:
     return time.perf_counter() - start
 
 
-def measure(
+def measure_rounds(
     benchmark: Any,
     target: Callable[[], Any],
     device: torch.device,
     rounds: int,
     reference: Callable[[], Any] | None = None,
-) -> tuple[float, float | None]:
-    """Median seconds of ``target`` (and of ``reference``, run before each ``target``).
+) -> tuple[list[float], list[float]]:
+    """Seconds of ``target`` in each round, and of ``reference``, run just before it in
+    the same round (empty without ``reference``).
 
     ``target`` runs under pytest-benchmark's ``pedantic`` (its statistics land in the
     ``--benchmark-json`` file); ``reference`` runs in the untimed setup of every round,
     so the two alternate. With ``--benchmark-disable`` each runs once. Warm up before.
-
-    Returns:
-        ``(target_median, reference_median)``, the second ``None`` without ``reference``.
     """
     target_times: list[float] = []
     reference_times: list[float] = []
@@ -74,6 +72,23 @@ def measure(
     benchmark.pedantic(
         lambda: target_times.append(seconds(target, device)), setup=setup, rounds=rounds
     )
+    return target_times, reference_times
+
+
+def measure(
+    benchmark: Any,
+    target: Callable[[], Any],
+    device: torch.device,
+    rounds: int,
+    reference: Callable[[], Any] | None = None,
+) -> tuple[float, float | None]:
+    """Median seconds of ``target`` (and of ``reference``), timed as
+    :func:`measure_rounds` times them.
+
+    Returns:
+        ``(target_median, reference_median)``, the second ``None`` without ``reference``.
+    """
+    target_times, reference_times = measure_rounds(benchmark, target, device, rounds, reference)
     reference_median = statistics.median(reference_times) if reference_times else None
     return statistics.median(target_times), reference_median
 

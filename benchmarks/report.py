@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: make the benchmarks package importable
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.iteration_report import iteration_section  # noqa: E402
 from benchmarks.likelihood_report import likelihood_section  # noqa: E402
 from benchmarks.quality_report import (  # noqa: E402
     BASELINES,
@@ -307,6 +308,10 @@ def render(
         "The two are timed alternately, after warm-up, and the medians compared.",
         "",
         *overhead_section(by_kind(benchmarks, "overhead"), device),
+        "",
+        "## Training iteration overhead",
+        "",
+        *iteration_section(by_kind(benchmarks, "iteration")),
         "",
         "## Throughput",
         "",
