@@ -24,6 +24,7 @@ from coopkit.data import Scaler
 from coopkit.flows.base import Flow
 from coopkit.samplers.base import Sampler
 from coopkit.training import TrainingConfig
+from coopkit.validation import InvalidParameterError
 
 if TYPE_CHECKING:
     from coopkit.estimator import CoopFlow
@@ -74,10 +75,16 @@ def build_part(
             f"{kind} must be a registered name, a factory or a built part; got {spec!r}."
         )
     accepted = inspect.signature(factory).parameters
+    given = dict(params)
     for name, value in (defaults or {}).items():
         if name in accepted:
             params.setdefault(name, value)
-    return factory(*args, **params)
+    try:
+        return factory(*args, **params)
+    except (ValueError, TypeError) as exc:
+        raise InvalidParameterError(
+            f"The {kind} {spec!r} refused its parameters ({kind}_params={given!r}): {exc}"
+        ) from exc
 
 
 def build_parts(model: CoopFlow, scaler: Scaler, seed: int) -> tuple[Flow, nn.Module, Sampler]:

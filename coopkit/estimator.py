@@ -28,7 +28,15 @@ from coopkit.training import (
     revise_proposals,
     score_energy,
 )
-from coopkit.validation import check_params, seed_from
+from coopkit.validation import (
+    BOOLEAN,
+    PATH,
+    check_arg,
+    check_params,
+    integer,
+    resolve_device,
+    seed_from,
+)
 
 # Samples evaluated at once without gradients (sampling, scores, log Z): 4 training
 # batches, which fit in memory by construction (a Flow++ with self-attention at 32x32
@@ -292,7 +300,7 @@ class CoopFlow(ReconstructionMixin, DensityMixin, TransformerMixin, BaseEstimato
         must be given by registered name. The optimisers' state is not kept: to continue
         training later, use ``checkpoint_dir`` and ``fit(X, resume=...)``.
         """
-        return save_estimator(self, path)
+        return save_estimator(self, check_arg("path", path, PATH))
 
     @classmethod
     def load(cls, path: str | Path, device: str | None = None) -> CoopFlow:
@@ -300,9 +308,13 @@ class CoopFlow(ReconstructionMixin, DensityMixin, TransformerMixin, BaseEstimato
         device when it is available here, else the CPU).
 
         Raises:
+            FileNotFoundError: no file at ``path``.
             ValueError: the file is corrupt or truncated, or not a coopkit model.
             UnknownPartError: a part's plugin is not installed (the message names both).
         """
+        check_arg("path", path, PATH)
+        if device is not None:
+            resolve_device(device)
         return load_estimator(cls, path, device)
 
     def _runner(self) -> EnergyRunner:
@@ -358,8 +370,8 @@ class CoopFlow(ReconstructionMixin, DensityMixin, TransformerMixin, BaseEstimato
             ``(n_samples, *sample_shape)`` float array.
         """
         check_is_fitted(self)
-        if not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
-            raise ValueError(f"n_samples must be a positive integer; got {n_samples!r}.")
+        check_arg("n_samples", n_samples, integer(1))
+        check_arg("revise", revise, BOOLEAN)
         generator = self._generator(random_state)
         base = self.settings_["energy_base"]
         chunks = []

@@ -149,9 +149,13 @@ def _read(path: str | Path, format_name: str, what: str) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as exc:
+        # torch's message on a refused object suggests weights_only=False, which would run
+        # code from the file: it is left out, not chained.
         raise ValueError(
-            f"{path} is not a readable {what}: the file is corrupt or truncated ({exc})."
-        ) from exc
+            f"{path} is not a readable {what}: the file is corrupt or truncated, or was not "
+            "written by coopkit (coopkit reads tensors and plain values only and never "
+            f"unpickles other objects; {type(exc).__name__} while reading it)."
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != format_name:
         raise ValueError(f"{path} is not a {what} (no '{format_name}' header).")
     if payload.get("version") != FORMAT_VERSION:

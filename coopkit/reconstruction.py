@@ -17,13 +17,15 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.utils.validation import check_is_fitted
 
 from coopkit import defaults
+from coopkit.data import check_array, check_shape
 from coopkit.inference import Reconstruction, reconstruct
 from coopkit.samplers.base import Sampler
 from coopkit.samplers.langevin import LangevinSampler
 from coopkit.training import propose
-from coopkit.validation import seed_from
+from coopkit.validation import BOOLEAN, check_arg, integer, number, options, seed_from
 
 
 def observed_mask(mask: Any, shape: tuple[int, ...]) -> np.ndarray:
@@ -61,6 +63,13 @@ class ReconstructionMixin:
             **{**params, **defaults.RECONSTRUCTION_LANGEVIN}, bounds=self.scaler_.model_bounds
         )
 
+    def _one_sample(self, x: Any, name: str) -> np.ndarray:
+        """``x``, one sample shaped like a training sample, as a batch of one."""
+        check_is_fitted(self)
+        batch = check_array(np.asarray(x)[None] if np.ndim(x) else x, name=name)
+        check_shape(batch, self.scaler_, name=name)
+        return batch.astype(np.float64)
+
     def _reconstruct(
         self,
         target: torch.Tensor,
@@ -71,10 +80,8 @@ class ReconstructionMixin:
         seed: int,
     ) -> Reconstruction:
         """:func:`~coopkit.inference.reconstruct` in batches of ``reconstruct_batch_size``."""
-        if not isinstance(n_iter, (int, np.integer)) or n_iter < 0:
-            raise ValueError(f"n_iter must be a non-negative integer; got {n_iter!r}.")
-        if not lr > 0:
-            raise ValueError(f"lr must be positive; got {lr!r}.")
+        check_arg("n_iter", n_iter, integer(0))
+        check_arg("lr", lr, number(0, strict=True))
         energy = self._model_energy(compiled=False)
         parts = []
         for i in range(0, len(target), self.reconstruct_batch_size):
@@ -121,13 +128,13 @@ class ReconstructionMixin:
             The reconstructions, shaped like ``X``; with ``return_error=True`` also the
             per-sample squared error ``(n,)`` in model units.
         """
+        check_arg("init", init, options("inverse", "sample"))
+        check_arg("return_error", return_error, BOOLEAN)
         target = self._to_model(X)
         if init == "inverse":
             x0 = target
-        elif init == "sample":
-            x0 = propose(self.flow_, len(target), self._generator(random_state))
         else:
-            raise ValueError(f"init must be 'inverse' or 'sample'; got {init!r}.")
+            x0 = propose(self.flow_, len(target), self._generator(random_state))
         result = self._reconstruct(target, x0, None, n_iter, lr, seed_from(random_state))
         recon = self._to_data(result.x)
         return (recon, result.error.cpu().double().numpy()) if return_error else recon
@@ -152,10 +159,9 @@ class ReconstructionMixin:
         Returns:
             ``(n, n_completions, *sample_shape)`` array.
         """
+        check_arg("n_completions", n_completions, integer(1))
         target = self._to_model(X)
-        observed = observed_mask(mask, np.shape(X))
-        if not isinstance(n_completions, (int, np.integer)) or n_completions < 1:
-            raise ValueError(f"n_completions must be a positive integer; got {n_completions!r}.")
+        observed = observed_mask(mask, tuple(target.shape[:1]) + self.scaler_.input_shape)
         m = torch.as_tensor(
             observed.reshape(target.shape), dtype=target.dtype, device=target.device
         )
@@ -190,9 +196,8 @@ class ReconstructionMixin:
         Returns:
             ``(n_points, *sample_shape)`` array.
         """
-        if not isinstance(n_points, (int, np.integer)) or n_points < 2:
-            raise ValueError(f"n_points must be an integer >= 2; got {n_points!r}.")
-        ends = np.stack([np.asarray(x_a, dtype=np.float64), np.asarray(x_b, dtype=np.float64)])
+        check_arg("n_points", n_points, integer(2))
+        ends = np.concatenate([self._one_sample(x_a, "x_a"), self._one_sample(x_b, "x_b")])
         seed = seed_from(random_state)
         result = self._reconstruct(
             self._to_model(ends), self._to_model(ends), None, n_iter, lr, seed

@@ -10,6 +10,7 @@ and checked by :func:`coopkit.defaults.check`; parts (``flow``, ``energy``,
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -19,6 +20,14 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
+
+from coopkit import registry
+
+
+class InvalidParameterError(ValueError, TypeError):
+    """A parameter or argument that breaks its rule: a value of the wrong type or out of
+    range. Both a ``ValueError`` and a ``TypeError``, as in scikit-learn, so that either
+    ``except`` catches it."""
 
 
 @dataclass(frozen=True)
@@ -40,7 +49,10 @@ def _is_integer(value: Any) -> bool:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, Real) and not isinstance(value, (bool, np.bool_))
+    """A finite real number that is not a bool."""
+    return (
+        isinstance(value, Real) and not isinstance(value, (bool, np.bool_)) and math.isfinite(value)
+    )
 
 
 def integer(least: int, why: str = "") -> Constraint:
@@ -72,6 +84,28 @@ NONE = Constraint("None", lambda v: v is None)
 MAPPING = Constraint("a dict of keyword arguments", lambda v: isinstance(v, Mapping))
 PATH = Constraint("a folder path", lambda v: isinstance(v, (str, os.PathLike)))
 
+
+
+def _is_range(value: Any) -> bool:
+    return (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(_is_number(v) for v in value)
+        and value[0] < value[1]
+    )
+
+
+def sampler_spec() -> Constraint:
+    """A registered sampler's name, or a sampler (or its factory)."""
+
+    def accepts(value: Any) -> bool:
+        if isinstance(value, str):
+            return value in {part.name for part in registry.available("sampler")}
+        return callable(value)
+
+    return Constraint("a registered sampler's name or a sampler", accepts)
+
+
 PARAMETER_CONSTRAINTS: dict[str, Constraint] = {
     "flow_params": MAPPING | NONE,
     "energy_params": MAPPING | NONE,
@@ -88,6 +122,8 @@ PARAMETER_CONSTRAINTS: dict[str, Constraint] = {
     "log_partition": options("importance", "ais"),
     "n_partition_samples": options("auto") | integer(2, "a standard error needs two"),
     "partition_temperatures": integer(1),
+    "partition_sampler": sampler_spec(),
+    "data_range": Constraint("(low, high) with low < high", _is_range) | NONE,
     "reconstruct_batch_size": integer(1),
     "on_divergence": options("raise", "restore"),
     "warm_start": BOOLEAN,
@@ -103,17 +139,17 @@ def check_params(params: Mapping[str, Any]) -> None:
     rules that join two of them.
 
     Raises:
-        ValueError: naming the first parameter that breaks its rule.
+        InvalidParameterError: naming the first parameter that breaks its rule.
 
     Example:
         >>> check_params({"n_iter": 10, "pretrain_iter": 0, "batch_size": 0})
         Traceback (most recent call last):
         ...
-        ValueError: batch_size must be an integer >= 1; got 0.
+        coopkit.validation.InvalidParameterError: batch_size must be an integer >= 1; got 0.
     """
     for name, constraint in PARAMETER_CONSTRAINTS.items():
-        if name in params and not constraint.accepts(params[name]):
-            raise ValueError(f"{name} must be {constraint.description}; got {params[name]!r}.")
+        if name in params:
+            check_arg(name, params[name], constraint)
     if params.get("n_iter") == 0 and params.get("pretrain_iter") == 0:
         raise ValueError("n_iter and pretrain_iter are both 0: zero iterations; set n_iter >= 1.")
     _random_state(params.get("random_state"))
@@ -127,6 +163,21 @@ def _random_state(random_state: Any) -> np.random.RandomState:
         raise ValueError(
             f"random_state must be None, an integer or a numpy RandomState; got {random_state!r}."
         ) from exc
+
+
+def check_arg(name: str, value: Any, constraint: Constraint) -> Any:
+    """``value`` unchanged if ``constraint`` accepts it, else an
+    :class:`InvalidParameterError` naming ``name``, what it got and what it accepts.
+
+    Example:
+        >>> check_arg("revise", "yes", BOOLEAN)
+        Traceback (most recent call last):
+        ...
+        coopkit.validation.InvalidParameterError: revise must be True or False; got 'yes'.
+    """
+    if not constraint.accepts(value):
+        raise InvalidParameterError(f"{name} must be {constraint.description}; got {value!r}.")
+    return value
 
 
 def seed_from(random_state: Any) -> int:

@@ -18,10 +18,8 @@ CHECKED_ELSEWHERE = {
     "flow",
     "energy",
     "sampler",
-    "data_range",
     "device",
     "random_state",
-    "partition_sampler",
     *defaults.AUTO["table"],
 }
 
