@@ -10,9 +10,10 @@ from __future__ import annotations
 import argparse
 import ast
 import sys
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -42,9 +43,15 @@ def load_data(source: str, key: str | None = None) -> tuple[np.ndarray, dict[str
         )
     if not path.is_file():
         raise FileNotFoundError(f"No such data file: {source}")
+    try:
+        loaded = np.load(path, mmap_mode="r" if path.suffix == ".npy" else None, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise ValueError(
+            f"{source} is not a readable {path.suffix} file: it is corrupt or truncated, or "
+            f"holds Python objects rather than numbers ({type(exc).__name__} while reading it)."
+        ) from None
     if path.suffix == ".npy":
-        return np.load(path, mmap_mode="r", allow_pickle=False), {}
-    loaded = np.load(path, allow_pickle=False)
+        return loaded, {}
     names = list(loaded.files)
     name = key or names[0]
     if name not in names:
@@ -186,8 +193,15 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line, like every other error here."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"coopkit: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="coopkit",
         description="CoopFlow from the command line: fit, sample, evaluate, plugins, demo.",
     )

@@ -214,3 +214,84 @@ class MeanColour(torch.nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return images.float().flatten(2).mean(dim=2)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder with a small saved model, good and damaged data and model files."""
+    folder = tmp_path_factory.mktemp("cli-files")
+    model = CoopFlow(n_iter=1, batch_size=16, n_partition_samples=16, random_state=0)
+    model.fit(np.random.default_rng(0).normal(size=(32, 2))).save(folder / "good.coopkit")
+    np.savez(folder / "data.npz", table=np.zeros((8, 2)))
+    np.save(folder / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    for name, content in {
+        "bad.coopkit": b"not a model" * 10,
+        "bad.npz": b"PK\x03\x04 garbage",
+        "bad.npy": b"\x93NUMPY garbage",
+        "empty.npy": b"",
+    }.items():
+        (folder / name).write_bytes(content)
+    return folder
+
+
+BAD_COMMANDS = {
+    "fit: missing file": ["fit", "missing.npy", "--out", "o"],
+    "fit: corrupt npz": ["fit", "bad.npz", "--out", "o"],
+    "fit: corrupt npy": ["fit", "bad.npy", "--out", "o"],
+    "fit: empty npy": ["fit", "empty.npy", "--out", "o"],
+    "fit: objects in npy": ["fit", "objects.npy", "--out", "o"],
+    "fit: not data": ["fit", "good.coopkit", "--out", "o"],
+    "fit: wrong key": ["fit", "data.npz", "--key", "images", "--out", "o"],
+    "fit: unknown flow": ["fit", "moons", "--out", "o", "--flow", "nope"],
+    "fit: unknown energy": ["fit", "moons", "--out", "o", "--energy", "nope"],
+    "fit: unknown sampler": ["fit", "moons", "--out", "o", "--sampler", "nope"],
+    "fit: unknown preset": ["fit", "moons", "--out", "o", "--preset", "nope"],
+    "fit: bad flow param": ["fit", "moons", "--out", "o", "--flow-param", "n_layers=-1"],
+    "fit: n-iter not a number": ["fit", "moons", "--out", "o", "--n-iter", "many"],
+    "fit: negative n-iter": ["fit", "moons", "--out", "o", "--n-iter", "-1"],
+    "fit: zero batch": ["fit", "moons", "--out", "o", "--batch-size", "0"],
+    "fit: bad rate": ["fit", "moons", "--out", "o", "--flow-lr", "fast"],
+    "fit: negative rate": ["fit", "moons", "--out", "o", "--energy-lr", "-1"],
+    "fit: reversed range": ["fit", "moons", "--out", "o", "--data-range", "1", "0"],
+    "fit: unknown device": ["fit", "moons", "--out", "o", "--device", "tpu"],
+    "fit: unknown option": ["fit", "moons", "--out", "o", "--speed", "fast"],
+    "sample: missing model": ["sample", "absent.coopkit", "--out", "s.npy"],
+    "sample: corrupt model": ["sample", "bad.coopkit", "--out", "s.npy"],
+    "sample: not a model": ["sample", "data.npz", "--out", "s.npy"],
+    "sample: zero samples": ["sample", "good.coopkit", "-n", "0", "--out", "s.npy"],
+    "sample: n not a number": ["sample", "good.coopkit", "-n", "ten", "--out", "s.npy"],
+    "sample: bad seed": ["sample", "good.coopkit", "--seed", "x", "--out", "s.npy"],
+    "sample: bad suffix": ["sample", "good.coopkit", "--out", "s.txt"],
+    "evaluate: missing model": ["evaluate", "absent.coopkit", "--reference", "moons"],
+    "evaluate: corrupt model": ["evaluate", "bad.coopkit", "--reference", "moons"],
+    "evaluate: missing data": ["evaluate", "good.coopkit", "--reference", "missing.npy"],
+    "evaluate: corrupt data": ["evaluate", "good.coopkit", "--reference", "bad.npz"],
+    "evaluate: wrong key": ["evaluate", "good.coopkit", "--reference", "data.npz", "--key", "x"],
+    "evaluate: zero samples": ["evaluate", "good.coopkit", "--reference", "moons", "-n", "0"],
+    "evaluate: wrong shape": ["evaluate", "good.coopkit", "--reference", "digits"],
+    "demo: unknown data": ["demo", "--data", "cifar"],
+    "demo: zero iterations": ["demo", "--data", "moons", "--n-iter", "0", "--out", "o"],
+    "demo: n-iter not a number": ["demo", "--n-iter", "x"],
+    "plugins: extra argument": ["plugins", "all"],
+    "no command": [],
+    "unknown command": ["train", "moons"],
+}
+
+
+@pytest.mark.parametrize("args", BAD_COMMANDS.values(), ids=BAD_COMMANDS.keys())
+def test_every_bad_command_exits_2_with_one_line(
+    args: list[str],
+    files: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(files)
+    try:
+        status = main(args)
+    except SystemExit as exit_:
+        status = exit_.code
+    stderr = capsys.readouterr().err
+    assert status == 2
+    assert len(stderr.strip().splitlines()) == 1, stderr
+    assert stderr.startswith("coopkit: error: ")
+    assert "Traceback" not in stderr
