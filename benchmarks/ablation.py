@@ -1,8 +1,8 @@
-"""One row of an ablation table: a configuration trained on 2-D sets over several seeds.
+r"""One row of an ablation table: a configuration trained on 2-D sets over several seeds.
 
 Run as a module; every row of ``docs/guide/tuning.md`` names the command that made it::
 
-    python -m benchmarks.ablation --datasets moons circles --seeds 0 1 2 \\
+    python -m benchmarks.ablation --datasets moons circles --seeds 0 1 2 \
         --method coopflow --set flow_lr=1e-3 --set 'sampler_params={"n_steps": 60}'
 
 Each run trains one estimator on ``--train-size`` points for ``--n-iter`` iterations of

@@ -1,4 +1,4 @@
-"""Griffe extension for the API reference: reStructuredText markup in docstrings to Markdown.
+r"""Griffe extension for the API reference: reStructuredText markup in docstrings to Markdown.
 
 coopkit's docstrings are Google style with a few reStructuredText constructs, which
 Markdown would print literally. This extension rewrites them once the package is loaded:
@@ -6,7 +6,7 @@ Markdown would print literally. This extension rewrites them once the package is
 * an ``Args:`` or ``Attributes:`` item naming several entries (``flow_lr, energy_lr: ...``)
   becomes one item per name with the shared description, so each gets its own row;
 * ``.. math::`` blocks become ``$$ ... $$`` display math (pymdownx.arithmatex);
-* ``:math:`...``` becomes inline math ``\\( ... \\)``;
+* ``:math:`...``` becomes inline math ``\( ... \)``;
 * ``:class:``, ``:func:``, ``:meth:``, ``:attr:``, ``:data:``, ``:mod:``, ``:exc:`` become
   cross-references when the target is a documented coopkit object (looked up as written,
   then relative to the enclosing class and module), and code spans otherwise

@@ -138,7 +138,7 @@ def rational_quadratic_spline(
 
 
 class SplineCoupling(Transform):
-    """One masked rational-quadratic spline coupling layer on ``(n, features)`` inputs.
+    r"""One masked rational-quadratic spline coupling layer on ``(n, features)`` inputs.
 
     The features with ``mask == 1`` pass unchanged and condition, through an MLP, the
     spline applied to each of the others. The MLP sees them squashed into the spline's

@@ -22,11 +22,11 @@ from dataclasses import dataclass, field
 
 @dataclass
 class DualAveraging:
-    """The state of one dual-averaging run.
+    r"""The state of one dual-averaging run.
 
     Args:
-        step_size: the initial step size :math:`\\varepsilon_0`.
-        target_accept: the acceptance probability :math:`\\delta` aimed for.
+        step_size: the initial step size :math:`\varepsilon_0`.
+        target_accept: the acceptance probability :math:`\delta` aimed for.
 
     Example:
         >>> adapt = DualAveraging(step_size=0.01, target_accept=0.65)
@@ -64,5 +64,5 @@ class DualAveraging:
 
     @property
     def final_step_size(self) -> float:
-        """The averaged step size :math:`\\bar\\varepsilon`, used once warm-up ends."""
+        r"""The averaged step size :math:`\bar\varepsilon`, used once warm-up ends."""
         return math.exp(self._log_average)
