@@ -14,9 +14,11 @@ Environment variables:
 * ``COOPKIT_DISABLE_PLUGIN_AUTOLOAD=1`` skips entry points altogether;
 * ``COOPKIT_DISABLED_PLUGINS=a,b`` skips the entry points (or distributions) named.
 
-Policy for a plugin that fails to import: the failure never breaks coopkit or the
-other plugins. The plugin is skipped, a :class:`PluginLoadWarning` naming the entry
-point, its distribution and the error is issued, and the failure is repeated in the
+Policy for a plugin that fails to import, or that implements a hook coopkit does not
+have (a misspelled ``register_flow`` would otherwise register nothing, silently): the
+failure never breaks coopkit or the other plugins. The plugin is skipped, a
+:class:`PluginLoadWarning` naming the entry point, its distribution and the error is
+issued, and the failure is repeated in the
 message of any :class:`UnknownPartError` raised later (the part asked for may be the
 one the broken plugin would have provided).
 """
@@ -103,6 +105,32 @@ def _check_kind(kind: str) -> Kind:
     return kind  # type: ignore[return-value]
 
 
+def unknown_hooks(pm: pluggy.PluginManager, plugin: object) -> list[str]:
+    """The names of ``plugin``'s hook implementations that match no coopkit hook
+    (pluggy's ``check_pending`` for one plugin; ``optionalhook`` ones excepted)."""
+    return sorted(
+        caller.name
+        for caller in pm.get_hookcallers(plugin) or []
+        if not caller.has_spec()
+        and not any(impl.plugin is plugin and impl.optionalhook for impl in caller.get_hookimpls())
+    )
+
+
+def unknown_hooks_message(names: list[str]) -> str:
+    """Why a plugin with unknown hooks is skipped, with the closest hook for each name.
+
+    Example:
+        >>> unknown_hooks_message(["register_flow"])
+        "unknown hook 'register_flow' (did you mean 'register_flows'?); it registers nothing"
+    """
+    hooks = list(_HOOKS.values())
+    named = []
+    for name in names:
+        close = difflib.get_close_matches(name, hooks, n=1)
+        named.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return f"unknown hook {', '.join(named)}; it registers nothing"
+
+
 class Registry:
     """A plugin manager plus the parts its plugins registered, collected lazily.
 
@@ -161,6 +189,17 @@ class Registry:
                 )
                 continue
             self._pm.register(plugin, name=ep.name)
+            unknown = unknown_hooks(self._pm, plugin)
+            if unknown:
+                self._pm.unregister(plugin)
+                failure = PluginFailure(ep.name, dist, unknown_hooks_message(unknown))
+                self._failures.append(failure)
+                warnings.warn(
+                    f"coopkit skipped {failure}. Fix the hook's name in {dist!r}.",
+                    PluginLoadWarning,
+                    stacklevel=3,
+                )
+                continue
             version = ep.dist.version if ep.dist is not None else "?"
             self._origins[ep.name] = f"{dist} {version}"
 
@@ -234,6 +273,10 @@ class Registry:
         plugin_name = self._pm.register(plugin, name=name)
         if plugin_name is None:
             raise RegistryError(f"Plugin {name or plugin!r} is blocked and was not registered.")
+        unknown = unknown_hooks(self._pm, plugin)
+        if unknown:
+            self._pm.unregister(plugin)
+            raise RegistryError(f"Plugin {plugin_name!r}: {unknown_hooks_message(unknown)}")
         self._origins[plugin_name] = f"runtime plugin {plugin_name}"
         self._parts = None
         try:

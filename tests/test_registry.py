@@ -10,9 +10,11 @@ from coopkit.registry import (
     DuplicatePartError,
     PluginLoadWarning,
     Registry,
+    RegistryError,
     UnknownPartError,
     default_registry,
 )
+from coopkit.testing import check_plugin
 from tests.conftest import MakeDistribution
 
 TINY_FLOW_PLUGIN = """
@@ -160,3 +162,45 @@ def test_hook_that_raises_is_named() -> None:
     registry = Registry()
     with pytest.raises(coopkit.registry.RegistryError, match=r"runtime plugin faulty.*bad build"):
         registry.register_plugin(Faulty(), name="faulty")
+
+
+MISSPELLED_PLUGIN = TINY_FLOW_PLUGIN.replace("def register_flows(", "def register_flow(")
+
+
+def test_a_misspelled_hook_is_reported_like_a_failed_import(
+    make_distribution: MakeDistribution,
+) -> None:
+    make_distribution("typo-dist", "typo_plugin", MISSPELLED_PLUGIN, {"typo": "typo_plugin"})
+    with pytest.warns(
+        PluginLoadWarning,
+        match=r"plugin 'typo' from distribution 'typo-dist': unknown hook 'register_flow' "
+        r"\(did you mean 'register_flows'\?\)",
+    ):
+        names = [part.name for part in coopkit.available("flow")]
+    assert "tinyflow" not in names
+    assert "realnvp" in names
+    with pytest.raises(UnknownPartError, match=r"failed to load: plugin 'typo'.*register_flow"):
+        default_registry.resolve("flow", "tinyflow")
+
+
+def test_check_plugin_fails_a_misspelled_hook_and_passes_a_good_one(
+    make_distribution: MakeDistribution,
+) -> None:
+    make_distribution("typo-dist", "typo_plugin", MISSPELLED_PLUGIN, {"typo": "typo_plugin"})
+    make_distribution("tiny-flows", "tiny_flows", TINY_FLOW_PLUGIN, {"tiny": "tiny_flows"})
+    with pytest.raises(AssertionError, match=r"'typo'.*did you mean 'register_flows'"):
+        check_plugin("typo-dist")
+    check_plugin("tiny-flows")
+    with pytest.raises(AssertionError, match="no-such-dist declares no entry point"):
+        check_plugin("no-such-dist")
+
+
+def test_a_runtime_plugin_with_an_unknown_hook_is_refused() -> None:
+    class Misspelled:
+        @hookimpl
+        def register_sampler(self, register):
+            register("never", lambda **params: None)
+
+    with pytest.raises(RegistryError, match="did you mean 'register_samplers'"):
+        coopkit.register_plugin(Misspelled(), name="misspelled")
+    assert "never" not in [part.name for part in coopkit.available("sampler")]

@@ -8,7 +8,9 @@ failed check (in brackets) and the likely fix, on the first failure:
   log-determinants, on the inputs that Langevin produces;
 * :func:`check_energy` ``(factory, event_shape, **params)``: one finite energy per
   sample, differentiable twice;
-* :func:`check_sampler` ``(factory, **params)``: the sampler contract and statistics.
+* :func:`check_sampler` ``(factory, **params)``: the sampler contract and statistics;
+* :func:`check_plugin` ``(distribution)``: the package's entry point loads and every
+  hook it implements is one of coopkit's (a misspelled hook registers nothing).
 
 coopkit's own suite runs them over every registered part (``tests/test_conformance.py``,
 parametrised from :func:`coopkit.available`); a plugin's suite calls them on its parts:
@@ -25,6 +27,9 @@ def test_my_energy_conforms() -> None:
 
 def test_my_sampler_conforms() -> None:
     check_sampler(my_sampler, n_leapfrog=5)
+
+def test_my_entry_point_loads_with_known_hooks() -> None:
+    check_plugin("my-plugin")  # the distribution's name
 ```
 
 **Flows** (:func:`check_flow`). The flow is built by ``factory(event_shape, **params)``
@@ -143,6 +148,7 @@ from __future__ import annotations
 from coopkit.testing.common import jacobian_logdet
 from coopkit.testing.energies import check_energy
 from coopkit.testing.flows import check_flow
+from coopkit.testing.plugins import check_plugin
 from coopkit.testing.samplers import (
     check_sampler,
     check_sampler_contract,
@@ -152,6 +158,7 @@ from coopkit.testing.samplers import (
 __all__ = [
     "check_energy",
     "check_flow",
+    "check_plugin",
     "check_sampler",
     "check_sampler_contract",
     "check_sampler_statistics",

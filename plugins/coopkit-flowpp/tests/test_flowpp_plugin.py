@@ -11,6 +11,7 @@ import coopkit
 import numpy as np
 from coopkit.metrics import digits_split
 from coopkit.registry import resolve
+from coopkit.testing import check_plugin
 
 from coopkit_flowpp import FlowPlusPlus
 
@@ -20,6 +21,10 @@ def test_the_entry_point_is_declared() -> None:
     assert ep.value == "coopkit_flowpp.plugin"
     assert ep.dist is not None
     assert ep.dist.metadata["Name"] == "coopkit-flowpp"
+
+
+def test_the_entry_point_loads_with_known_hooks_only() -> None:
+    check_plugin("coopkit-flowpp")
 
 
 def test_coopkit_lists_flowpp_with_the_distribution_that_provides_it() -> None:

@@ -10,6 +10,7 @@ from importlib.metadata import entry_points, version
 import coopkit
 import numpy as np
 from coopkit.registry import resolve
+from coopkit.testing import check_plugin
 
 from coopkit_hmc import HMCSampler, hmc
 
@@ -19,6 +20,10 @@ def test_the_entry_point_is_declared() -> None:
     assert ep.value == "coopkit_hmc.plugin"
     assert ep.dist is not None
     assert ep.dist.metadata["Name"] == "coopkit-hmc"
+
+
+def test_the_entry_point_loads_with_known_hooks_only() -> None:
+    check_plugin("coopkit-hmc")
 
 
 def test_coopkit_lists_hmc_with_the_distribution_that_provides_it() -> None:
