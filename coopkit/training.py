@@ -397,55 +397,78 @@ class CoopTrainer:
         with torch.no_grad():
             return self.flow.inverse(z)[0]
 
-    def _step(
-        self,
-        loss: Tensor,
-        name: str,
-        module: nn.Module,
-        optimizer: torch.optim.Optimizer,
-        scheduler: torch.optim.lr_scheduler.LRScheduler,
-        clip: float | None,
+    def _gradients(
+        self, loss: Tensor, optimizer: torch.optim.Optimizer, clip: float | None
     ) -> Tensor:
-        self._check_finite(loss, name)
+        """Back-propagate ``loss`` into freshly zeroed gradients of ``optimizer``'s
+        parameters, clipped to norm ``clip`` (``None`` or 0: not clipped); their norm
+        before clipping, a 0-dim tensor left on the device (read later, in one transfer
+        with the step's other scalars)."""
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norm = nn.utils.clip_grad_norm_(module.parameters(), clip if clip else math.inf)
-        self._check_finite(grad_norm, f"gradient of {name}")
-        optimizer.step()
-        scheduler.step()
-        return grad_norm
+        parameters = [p for group in optimizer.param_groups for p in group["params"]]
+        if clip:
+            return nn.utils.clip_grad_norm_(parameters, clip)
+        return gradient_norm(parameters)
 
-    def _record(self, row: dict[str, Tensor | float], phase: str) -> None:
-        values = torch.stack(
-            [torch.as_tensor(v, dtype=torch.float64).detach().cpu() for v in row.values()]
-        )
-        floats = mean_across(values.to(self.device), self.world).cpu()
-        meta = {
+    @torch.no_grad()
+    def _fetch(self, checked: list[Tensor], row: dict[str, Tensor | float]) -> list[float]:
+        """``checked`` and then ``row``'s values as floats, the row's averaged across
+        processes, in one device-to-host transfer (one host sync on a GPU)."""
+        values = [*checked, *row.values()]
+        if self.world.size > 1:
+            local = [torch.as_tensor(v, dtype=torch.float64, device=self.device) for v in values]
+            n = len(checked)
+            stacked = torch.stack(local)
+            return torch.cat([stacked[:n], mean_across(stacked[n:], self.world)]).tolist()
+        tensors = [v.to(self.device) for v in values if isinstance(v, Tensor)]
+        fetched = iter(torch.stack(tensors).tolist())
+        return [next(fetched) if isinstance(v, Tensor) else float(v) for v in values]
+
+    def _conclude(
+        self,
+        checked: dict[str, Tensor],
+        steps: list[tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]],
+        row: dict[str, Tensor | float] | None,
+        phase: str = "coop",
+    ) -> None:
+        """Read ``checked`` (losses and gradient norms, by the names an error gives them)
+        and ``row`` from the device together; raise :class:`TrainingDivergedError` on the
+        first checked value that is not finite, before any of the ``steps`` (optimiser,
+        schedule) is taken; else take them all and, unless ``row`` is ``None`` (the
+        iteration goes on), append ``row`` to the history."""
+        values = self._fetch(list(checked.values()), row or {})
+        for name, value in zip(checked, values[: len(checked)], strict=True):
+            if not math.isfinite(value):
+                raise TrainingDivergedError(self.iteration, name)
+        for optimizer, scheduler in steps:
+            optimizer.step()
+            scheduler.step()
+        if row is None:
+            return
+        recorded = {
             "iteration": float(self.iteration),
             "pretrain": float(phase == "pretrain"),
             "restored": float(self.restored_now),
+            **dict(zip(row, values[len(checked) :], strict=True)),
         }
-        for name, value in [*meta.items(), *zip(row, floats.tolist(), strict=True)]:
+        for name, value in recorded.items():
             self.history.setdefault(name, []).append(value)
 
     def pretrain_step(self, batch: Tensor) -> None:
         """One maximum-likelihood step of the flow on data (CoopFlow(Pre))."""
         nll = -self.flow_loss(self._dequantize(batch)).mean()
-        self._flow_step(nll)
-        self._record({"flow_nll": nll.detach()}, "pretrain")
-
-    def _flow_step(self, nll: Tensor) -> None:
-        self._step(
-            nll,
-            "flow_nll",
-            self.flow,
-            self.flow_optimizer,
-            self.flow_scheduler,
-            self.config.flow_grad_clip,
-        )
+        grad_norm = self._gradients(nll, self.flow_optimizer, self.config.flow_grad_clip)
+        checked = {"flow_nll": nll, "gradient of flow_nll": grad_norm}
+        steps = [(self.flow_optimizer, self.flow_scheduler)]
+        self._conclude(checked, steps, {"flow_nll": nll}, "pretrain")
 
     def coop_step(self, batch: Tensor) -> None:
-        """One cooperative iteration (steps 1-4 of the module docstring)."""
+        """One cooperative iteration (steps 1-4 of the module docstring).
+
+        Scalars cross from the device twice: the energy's loss and gradient norm before
+        its step (the flow must not see the samples of a diverged energy: image flows
+        refuse non-finite pixels), then the flow's with the whole history row."""
         x_data = self._dequantize(batch)
         proposal, revised, stats = revise_proposals(
             self.flow,
@@ -455,31 +478,28 @@ class CoopTrainer:
             self.config.energy_base,
             self.generator,
         )
-
         energies = self.energy_loss(torch.cat([x_data, revised]))
         energy_data = energies[: len(x_data)].mean()
         energy_revised = energies[len(x_data) :].mean()
         loss = energy_data - energy_revised
         if self.config.energy_l2 > 0:
             loss = loss + self.config.energy_l2 * energies.square().mean()
-        self._step(
-            loss,
-            "energy",
-            self.energy,
-            self.energy_optimizer,
-            self.energy_scheduler,
-            None,
-        )
+        grad_norm = self._gradients(loss, self.energy_optimizer, None)
+        checked = {"energy": loss, "gradient of energy": grad_norm}
+        steps = [(self.energy_optimizer, self.energy_scheduler)]
         row: dict[str, Tensor | float] = {}
         if self.config.proposal == "flow":
+            self._conclude(checked, steps, None)
             nll = -self.flow_loss(self._flow_target(x_data, revised)).mean()
-            self._flow_step(nll)
-            row["flow_nll"] = nll.detach()
-        row["energy_data"] = energy_data.detach()
-        row["energy_revised"] = energy_revised.detach()
+            grad_norm = self._gradients(nll, self.flow_optimizer, self.config.flow_grad_clip)
+            checked = {"flow_nll": nll, "gradient of flow_nll": grad_norm}
+            steps = [(self.flow_optimizer, self.flow_scheduler)]
+            row["flow_nll"] = nll
+        row["energy_data"] = energy_data
+        row["energy_revised"] = energy_revised
         row["revision"] = (revised - proposal).flatten(1).norm(dim=1).mean()
         row.update({f"sampler_{k}": v for k, v in stats.items()})
-        self._record(row, "coop")
+        self._conclude(checked, steps, row)
         if self.config.target_revision is not None:
             self._adapt_step_size(self.history["revision"][-1])
 
@@ -500,10 +520,6 @@ class CoopTrainer:
         if self.config.flow_learns_from == "both":
             return torch.cat([x_data, revised])
         return revised
-
-    def _check_finite(self, value: Tensor, name: str) -> None:
-        if not torch.isfinite(value).all():
-            raise TrainingDivergedError(self.iteration, name)
 
     def initialize(self, data: Tensor) -> None:
         """Data-dependent initialisation of the flow on the first global batch of ``data``
@@ -575,6 +591,16 @@ class CoopTrainer:
         self._position = state["position"]
         self.history.clear()
         self.history.update(state["history"])
+
+
+def gradient_norm(parameters: list[Tensor]) -> Tensor:
+    """The 2-norm of all gradients of ``parameters`` together (0 without any), the norm
+    :func:`torch.nn.utils.clip_grad_norm_` returns, without scaling the gradients: a
+    0-dim tensor on their device."""
+    norms = [torch.linalg.vector_norm(p.grad) for p in parameters if p.grad is not None]
+    if not norms:
+        return torch.zeros(())
+    return torch.linalg.vector_norm(torch.stack(norms))
 
 
 def sampler_state(sampler: Sampler) -> dict[str, Any]:

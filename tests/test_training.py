@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -7,10 +8,20 @@ import pytest
 import torch
 
 from coopkit import CoopFlow
-from coopkit.flows import RealNVP
-from coopkit.samplers import PCNSampler
+from coopkit.energies.conv import ConvEnergy
+from coopkit.energies.mlp import MLPEnergy
+from coopkit.flows import Glow, RealNVP
+from coopkit.samplers import LangevinSampler, PCNSampler
 from coopkit.samplers.base import Sampler, SampleResult
-from coopkit.training import FlowTiltedEnergy, LatentEnergy, LearningRateFactor, revise_proposals
+from coopkit.training import (
+    CoopTrainer,
+    FlowTiltedEnergy,
+    LatentEnergy,
+    LearningRateFactor,
+    TrainingConfig,
+    TrainingDivergedError,
+    revise_proposals,
+)
 from tests.shapes import two_blobs
 
 
@@ -107,3 +118,43 @@ def test_target_revision_keeps_the_pcn_step_within_its_range() -> None:
     model = CoopFlow(n_iter=20, batch_size=64, target_revision=100.0, random_state=0)
     model.fit(two_blobs(256, 0))
     assert model.sampler_.step_size == PCNSampler.max_step_size
+
+
+def small_trainer(event_shape: tuple[int, ...] = (2,)) -> tuple[CoopTrainer, torch.Tensor]:
+    """A trainer of a tiny flow and energy net (RealNVP and an MLP on 2-D blobs; Glow and
+    a conv net on random 8x8 images), after one iteration; its data in model units."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        if event_shape == (2,):
+            flow, energy = RealNVP((2,), n_layers=2, hidden_features=16), MLPEnergy((2,))
+            data = torch.as_tensor(two_blobs(128, 0), dtype=torch.float32)
+        else:
+            flow, energy = Glow(event_shape, hidden_channels=8), ConvEnergy(event_shape, n_f=4)
+            data = torch.rand(128, *event_shape) * 2 - 1
+    config = TrainingConfig(n_iter=2, batch_size=32)
+    sampler = LangevinSampler(0.3, 3, bounds=(-1.0, 1.0) if event_shape != (2,) else None)
+    trainer = CoopTrainer(flow, energy, sampler, config, torch.Generator().manual_seed(0))
+    trainer.initialize(data)
+    trainer.coop_step(data[:32])
+    return trainer, data
+
+
+def test_history_rows_are_python_floats() -> None:
+    trainer, _ = small_trainer()
+    assert {type(v) for row in trainer.history.values() for v in row} == {float}
+    assert all(len(row) == 1 for row in trainer.history.values())
+
+
+def test_a_diverged_energy_is_named_before_the_flow_sees_its_samples() -> None:
+    """The energy's loss is checked before the flow learns from the revised samples: a
+    NaN energy makes NaN samples, which an image flow refuses with a ValueError."""
+    trainer, data = small_trainer((1, 8, 8))
+    before = copy.deepcopy([trainer.flow.state_dict(), trainer.energy.state_dict()])
+    finite_forward = trainer.energy.forward
+    trainer.energy.forward = lambda x: finite_forward(x) * math.nan
+    with pytest.raises(TrainingDivergedError, match="iteration 0: energy is not finite"):
+        trainer.coop_step(data[32:64])
+    after = [trainer.flow.state_dict(), trainer.energy.state_dict()]
+    for old, new in zip(before, after, strict=True):
+        assert all(torch.equal(old[name], new[name]) for name in old)
+    assert all(len(row) == 1 for row in trainer.history.values())
