@@ -1,4 +1,4 @@
-"""Shared fixtures: small data sets and throwaway plugin distributions."""
+"""Shared fixtures: float64 tests and throwaway plugin distributions."""
 
 from __future__ import annotations
 
@@ -9,10 +9,23 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 from coopkit.registry import default_registry
 
 MakeDistribution = Callable[..., Path]
+
+
+@pytest.fixture
+def float64() -> Iterator[torch.dtype]:
+    """Run the test in float64 on the CPU: torch's default dtype is float64 for its
+    duration (tensors and modules built in it are float64) and restored afterwards."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        yield torch.float64
+    finally:
+        torch.set_default_dtype(previous)
 
 
 @pytest.fixture

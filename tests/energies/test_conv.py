@@ -38,10 +38,11 @@ def test_parameter_count_is_the_papers() -> None:
     assert n_parameters(energy) == PAPER_PARAMETERS_32x32x3_NF128
 
 
+@pytest.mark.usefixtures("float64")
 def test_energies_do_not_mix_the_batch() -> None:
     torch.manual_seed(0)
-    energy = ConvEnergy((1, 8, 8), n_f=4).double()
-    x = torch.randn(4, 1, 8, 8, dtype=torch.float64)
+    energy = ConvEnergy((1, 8, 8), n_f=4)
+    x = torch.randn(4, 1, 8, 8)
     one_by_one = torch.cat([energy(x[i : i + 1]) for i in range(4)])
     torch.testing.assert_close(energy(x), one_by_one)
     assert one_by_one.std() > 0
@@ -56,10 +57,11 @@ def test_input_gradient_is_finite_and_nonzero() -> None:
     assert grad.abs().sum() > 0
 
 
+@pytest.mark.usefixtures("float64")
 def test_twice_differentiable_in_the_input() -> None:
     torch.manual_seed(0)
-    energy = ConvEnergy((1, 8, 8), n_f=2).double()
-    x = torch.randn(2, 1, 8, 8, dtype=torch.float64, requires_grad=True)
+    energy = ConvEnergy((1, 8, 8), n_f=2)
+    x = torch.randn(2, 1, 8, 8, requires_grad=True)
     assert torch.autograd.gradgradcheck(energy, (x,))
     # A piecewise-linear net (ReLU) would have a zero Hessian; swish must not.
     (grad,) = torch.autograd.grad(energy(x).sum(), x, create_graph=True)

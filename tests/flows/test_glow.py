@@ -1,89 +1,59 @@
+"""Glow: multiscale shapes through the kit, ActNorm per scale, the exact logit map, pixels at
+the bounds and bad shapes (round trips and log-determinants are the conformance kit's)."""
+
 from __future__ import annotations
 
 import math
 
 import pytest
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from torch.autograd.functional import jacobian
 
 from coopkit.flows.base import ActNorm
 from coopkit.flows.glow import Glow, Logit
+from coopkit.testing import check_flow
 
 SMALL_SHAPES = [(1, 4, 4), (2, 8, 8), (3, 8, 8)]
-shapes = st.sampled_from(SMALL_SHAPES)
-seeds = st.integers(0, 2**16)
+# Multiscale shapes through the conformance kit (round trips both ways, log-determinants
+# against the autograd Jacobian). Deeper Glows at 3x8x8 are left out: with the kit's
+# N(0, 0.1^2) weight noise some latent draws map to pixels where tanh saturates in
+# float64, so no inverse can recover them.
+KIT_SHAPES = [
+    ((1, 4, 4), {"n_steps": 2}),
+    ((2, 8, 8), {"n_steps": 2}),
+    ((3, 4, 4), {"n_steps": 2}),
+    ((3, 8, 8), {"n_steps": 1}),
+]
 
 
-def make_flow(
-    shape: tuple[int, int, int], seed: int, n_scales: int = 2
-) -> tuple[Glow, torch.Tensor]:
-    """A float64 Glow, initialised on a batch in [-1, 1], then all weights perturbed."""
-    generator = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        flow = Glow(shape, n_scales=n_scales, n_steps=2, hidden_channels=8).double()
-    x = torch.rand(16, *shape, generator=generator, dtype=torch.float64) * 2 - 1
+@pytest.mark.parametrize(("shape", "params"), KIT_SHAPES, ids=lambda v: str(v))
+def test_multiscale_glow_conforms(shape: tuple[int, int, int], params: dict[str, int]) -> None:
+    check_flow(Glow, shape, n_scales=2, hidden_channels=8, **params)
+
+
+@pytest.mark.usefixtures("float64")
+def test_jacobian_mixes_channels() -> None:
+    """The 1x1 convolutions and couplings mix channels: the Jacobian that the kit's
+    log-determinant check compares against is far from diagonal."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(3)
+        flow = Glow((2, 8, 8), n_scales=2, n_steps=2, hidden_channels=8)
+    x = torch.rand(16, 2, 8, 8, generator=torch.Generator().manual_seed(3)) * 2 - 1
     flow.initialize(x)
-    with torch.no_grad():
-        for p in flow.parameters():
-            p.add_(0.02 * torch.randn(p.shape, generator=generator, dtype=p.dtype))
-    return flow, x
-
-
-@settings(max_examples=10, deadline=None)
-@given(shape=shapes, seed=seeds)
-def test_round_trip_both_ways(shape: tuple[int, int, int], seed: int) -> None:
-    flow, x = make_flow(shape, seed)
-    z, logdet = flow(x)
-    x_back, logdet_back = flow.inverse(z)
-    torch.testing.assert_close(x_back, x, atol=1e-10, rtol=0)
-    torch.testing.assert_close(logdet_back, -logdet, atol=1e-8, rtol=0)
-    latent = torch.randn(z.shape, generator=torch.Generator().manual_seed(seed), dtype=z.dtype)
-    x_new, logdet_inv = flow.inverse(latent)
-    z_back, logdet_fwd = flow(x_new)
-    torch.testing.assert_close(z_back, latent, atol=1e-9, rtol=0)
-    torch.testing.assert_close(logdet_fwd, -logdet_inv, atol=1e-8, rtol=0)
-
-
-@settings(max_examples=6, deadline=None)
-@given(shape=shapes, seed=seeds)
-def test_logdet_matches_autograd_jacobian(shape: tuple[int, int, int], seed: int) -> None:
-    flow, x = make_flow(shape, seed)
-    point = x[:1]
-    z, logdet = flow(point)
-
-    def forward(flat: torch.Tensor) -> torch.Tensor:
-        return flow(flat.view(1, *shape))[0].flatten()
-
-    def inverse(flat: torch.Tensor) -> torch.Tensor:
-        return flow.inverse(flat.view(1, *shape))[0].flatten()
-
-    sign, expected = torch.slogdet(jacobian(forward, point.flatten(), vectorize=True))
-    assert sign != 0
-    torch.testing.assert_close(logdet[0], expected, atol=1e-8, rtol=1e-10)
-    _, expected_inv = torch.slogdet(jacobian(inverse, z.flatten(), vectorize=True))
-    torch.testing.assert_close(flow.inverse(z)[1][0], expected_inv, atol=1e-8, rtol=1e-10)
-    torch.testing.assert_close(expected_inv, -expected, atol=1e-8, rtol=1e-10)
-
-
-def test_jacobian_is_not_trivial() -> None:
-    flow, x = make_flow((2, 8, 8), seed=3)
-    point = x[:1]
-    matrix = jacobian(lambda flat: flow(flat.view(1, 2, 8, 8))[0].flatten(), point.flatten())
+    matrix = jacobian(lambda flat: flow(flat.view(1, 2, 8, 8))[0].flatten(), x[:1].flatten())
     off_diagonal = matrix - torch.diag(matrix.diagonal())
     assert off_diagonal.abs().max() > 1e-2
 
 
 @pytest.mark.parametrize(("shape", "n_scales"), [(s, 2) for s in SMALL_SHAPES] + [((3, 8, 8), 3)])
+@pytest.mark.usefixtures("float64")
 def test_actnorm_initialisation_standardises_each_scale(
     shape: tuple[int, int, int], n_scales: int
 ) -> None:
     with torch.random.fork_rng():
         torch.manual_seed(0)
-        flow = Glow(shape, n_scales=n_scales, n_steps=2, hidden_channels=8).double()
-    x = torch.rand(32, *shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+        flow = Glow(shape, n_scales=n_scales, n_steps=2, hidden_channels=8)
+    x = torch.rand(32, *shape, generator=torch.Generator().manual_seed(1))
     x = x * 2 - 1
     outputs: list[torch.Tensor] = []
     firsts = [scale.transforms[0] for scale in flow.scales]
@@ -100,8 +70,9 @@ def test_actnorm_initialisation_standardises_each_scale(
     assert all(bool(module.initialized) for module in flow.modules() if isinstance(module, ActNorm))
 
 
+@pytest.mark.usefixtures("float64")
 def test_logit_is_the_shrunk_logit_of_the_released_code() -> None:
-    x = torch.linspace(-1, 1, 21, dtype=torch.float64).view(1, -1)
+    x = torch.linspace(-1, 1, 21).view(1, -1)
     u, logdet = Logit()(x)
     y = 0.05 + 0.9 * (x + 1) / 2
     torch.testing.assert_close(u, torch.logit(y))
@@ -110,7 +81,7 @@ def test_logit_is_the_shrunk_logit_of_the_released_code() -> None:
     back, logdet_back = Logit().inverse(u)
     torch.testing.assert_close(back, x, atol=1e-14, rtol=0)
     torch.testing.assert_close(logdet_back, -logdet)
-    far = torch.tensor([[-80.0, 80.0]], dtype=torch.float64)
+    far = torch.tensor([[-80.0, 80.0]])
     assert torch.isfinite(Logit().inverse(far)[1]).all()
 
 

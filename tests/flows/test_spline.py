@@ -1,12 +1,11 @@
-"""Neural spline flow: exact inverses and log-determinants, identity tails far out."""
+"""Neural spline flow: identity tails far out, the spline itself, and the kit at several
+widths (round trips and log-determinants are the conformance kit's)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from sklearn.datasets import make_moons
 
 from coopkit import CoopFlow
@@ -19,10 +18,11 @@ BOUND = 5.0
 
 
 def perturbed_nsf(features: int, seed: int, strength: float = 0.2) -> NSF:
-    """A float64 NSF, initialised on data and with every parameter moved off its start."""
+    """An NSF in the default dtype, initialised on data and with every parameter moved
+    off its start."""
     gen = torch.Generator().manual_seed(seed)
-    flow = NSF((features,), n_layers=3, hidden_features=16, n_bins=6, bound=BOUND).double()
-    flow.initialize(torch.randn(64, features, generator=gen, dtype=torch.float64) * 2 + 1)
+    flow = NSF((features,), n_layers=3, hidden_features=16, n_bins=6, bound=BOUND)
+    flow.initialize(torch.randn(64, features, generator=gen) * 2 + 1)
     with torch.no_grad():
         for p in flow.parameters():
             p.add_(strength * torch.randn(p.shape, generator=gen, dtype=p.dtype))
@@ -31,43 +31,24 @@ def perturbed_nsf(features: int, seed: int, strength: float = 0.2) -> NSF:
 
 def spline_params(shape: tuple[int, ...], n_bins: int, seed: int) -> list[torch.Tensor]:
     gen = torch.Generator().manual_seed(seed)
-    raw = 2 * torch.randn(*shape, 3 * n_bins - 1, generator=gen, dtype=torch.float64)
+    raw = 2 * torch.randn(*shape, 3 * n_bins - 1, generator=gen)
     return list(raw.split([n_bins, n_bins, n_bins - 1], dim=-1))
 
 
-flows = st.builds(perturbed_nsf, st.integers(1, 5), st.integers(0, 2**16))
-settings_ = settings(max_examples=10, deadline=None)
+@pytest.mark.parametrize("features", [1, 2, 3, 5])
+def test_nsf_conforms_at_several_widths(features: int) -> None:
+    """Round trips and log-determinants (against the autograd Jacobian) of a perturbed
+    NSF with a narrow spline interval, through the conformance kit."""
+    check_flow(NSF, (features,), n_layers=3, hidden_features=16, n_bins=6, bound=BOUND)
 
 
-@settings_
-@given(flow=flows, seed=st.integers(0, 2**16), scale=st.floats(0.5, 4.0))
-def test_inverse_undoes_forward(flow: NSF, seed: int, scale: float) -> None:
-    gen = torch.Generator().manual_seed(seed)
-    x = scale * torch.randn(8, *flow.event_shape, dtype=torch.float64, generator=gen)
-    z, _ = flow(x)
-    assert torch.allclose(flow.inverse(z)[0], x, atol=1e-9)
-    latent = scale * torch.randn(8, *flow.event_shape, dtype=torch.float64, generator=gen)
-    assert torch.allclose(flow(flow.inverse(latent)[0])[0], latent, atol=1e-9)
-
-
-@settings_
-@given(flow=flows, seed=st.integers(0, 2**16))
-def test_logdet_matches_autograd_jacobian(flow: NSF, seed: int) -> None:
-    gen = torch.Generator().manual_seed(seed)
-    x = 3 * torch.randn(4, *flow.event_shape, dtype=torch.float64, generator=gen)
-    z, logdet = flow(x)
-    assert torch.allclose(logdet, jacobian_logdet(flow, x), atol=1e-9)
-    _, inverse_logdet = flow.inverse(z)
-    assert torch.allclose(inverse_logdet, jacobian_logdet(flow.inverse, z), atol=1e-9)
-    assert torch.allclose(logdet + inverse_logdet, torch.zeros_like(logdet), atol=1e-9)
-
-
+@pytest.mark.usefixtures("float64")
 @pytest.mark.parametrize("far", [50.0, 1e3])
 def test_points_far_outside_the_bound_invert_exactly(far: float) -> None:
     flow = perturbed_nsf(3, seed=0)
     gen = torch.Generator().manual_seed(1)
-    x = torch.tensor([[far, -far, far], [-far, far, far]], dtype=torch.float64)
-    mixed = torch.randn(2, 3, generator=gen, dtype=torch.float64)
+    x = torch.tensor([[far, -far, far], [-far, far, far]])
+    mixed = torch.randn(2, 3, generator=gen)
     mixed[:, 1] = torch.tensor([far, -far])
     for points in (x, mixed):
         z, logdet = flow(points)
@@ -84,20 +65,22 @@ def test_points_far_outside_the_bound_invert_exactly(far: float) -> None:
     assert torch.allclose(flow(x)[1], scales.expand(2))
 
 
+@pytest.mark.usefixtures("float64")
 def test_far_out_points_give_finite_gradients_to_every_parameter() -> None:
     flow = perturbed_nsf(3, seed=2)
     gen = torch.Generator().manual_seed(3)
-    x = torch.cat([torch.randn(16, 3, generator=gen, dtype=torch.float64), 1e3 * torch.ones(2, 3)])
+    x = torch.cat([torch.randn(16, 3, generator=gen), 1e3 * torch.ones(2, 3)])
     flow.log_prob(x).sum().backward()
     for name, p in flow.named_parameters():
         assert p.grad is not None, name
         assert torch.isfinite(p.grad).all(), name
 
 
+@pytest.mark.usefixtures("float64")
 @pytest.mark.parametrize("inverse", [False, True], ids=["forward", "inverse"])
 def test_spline_is_continuous_with_unit_slope_at_the_boundaries(inverse: bool) -> None:
     widths, heights, derivatives = spline_params((200,), n_bins=8, seed=4)
-    side = torch.tensor([-1.0, 1.0], dtype=torch.float64).repeat(100)
+    side = torch.tensor([-1.0, 1.0]).repeat(100)
     for offset in (-1e-10, 0.0, 1e-10):  # inside, at, outside the bound
         x = side * (BOUND + offset)
         y, log_slope = rational_quadratic_spline(
@@ -113,10 +96,11 @@ def test_spline_is_continuous_with_unit_slope_at_the_boundaries(inverse: bool) -
     assert torch.allclose(nearer, near / 100, rtol=1e-3, atol=1e-12)
 
 
+@pytest.mark.usefixtures("float64")
 def test_spline_matches_its_derivative_and_inverse_everywhere() -> None:
     widths, heights, derivatives = spline_params((5000,), n_bins=8, seed=5)
     gen = torch.Generator().manual_seed(6)
-    x = (6 * torch.randn(5000, generator=gen, dtype=torch.float64)).requires_grad_(True)
+    x = (6 * torch.randn(5000, generator=gen)).requires_grad_(True)
     y, log_slope = rational_quadratic_spline(x, widths, heights, derivatives, BOUND)
     (slope,) = torch.autograd.grad(y.sum(), x)
     assert torch.allclose(slope.log(), log_slope, atol=1e-10)
@@ -129,24 +113,22 @@ def test_spline_matches_its_derivative_and_inverse_everywhere() -> None:
     assert torch.allclose(log_slope + inverse_log_slope, torch.zeros_like(y), atol=1e-8)
 
 
+@pytest.mark.usefixtures("float64")
 def test_zero_conditioner_is_the_identity() -> None:
-    layer = SplineCoupling(torch.tensor([1, 0, 1]), 8, n_hidden=1, n_bins=5, bound=BOUND).double()
-    x = 4 * torch.randn(10, 3, dtype=torch.float64)
+    layer = SplineCoupling(torch.tensor([1, 0, 1]), 8, n_hidden=1, n_bins=5, bound=BOUND)
+    x = 4 * torch.randn(10, 3)
     y, logdet = layer(x)
     assert torch.allclose(y, x, atol=1e-13)
     assert logdet.abs().max() < 1e-13
 
 
+@pytest.mark.usefixtures("float64")
 def test_log_prob_integrates_to_one_in_1d() -> None:
     flow = perturbed_nsf(1, seed=7)
-    grid = torch.linspace(-40, 40, 200_001, dtype=torch.float64).unsqueeze(1)
+    grid = torch.linspace(-40, 40, 200_001).unsqueeze(1)
     with torch.no_grad():
         density = flow.log_prob(grid).exp()
     assert torch.trapezoid(density, grid.squeeze(1)).item() == pytest.approx(1.0, abs=1e-4)
-
-
-def test_one_feature_flow_passes_the_conformance_kit() -> None:
-    check_flow(NSF, (1,), n_layers=2, hidden_features=8, n_bins=4)
 
 
 def test_bad_arguments_are_rejected() -> None:
