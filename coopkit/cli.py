@@ -8,7 +8,6 @@ Bad input ends the command with exit status 2 and a one-line reason on stderr.
 from __future__ import annotations
 
 import argparse
-import ast
 import sys
 import zipfile
 from collections.abc import Sequence
@@ -17,6 +16,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from coopkit.cli_params import add_parameter_flags, literal, parameter_values
 from coopkit.demo import DEMOS
 
 BUILT_IN_DATA = ("digits", "eight_gaussians", "moons", "circles", "checkerboard")
@@ -66,21 +66,8 @@ def parse_assignments(pairs: Sequence[str], option: str) -> dict[str, Any]:
         name, sep, value = pair.partition("=")
         if not sep or not name.isidentifier():
             raise ValueError(f"{option} takes NAME=VALUE; got {pair!r}.")
-        try:
-            parsed[name] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            parsed[name] = value
+        parsed[name] = literal(value)
     return parsed
-
-
-def learning_rate(text: str) -> float | str:
-    """A learning rate from the command line: a number, or ``auto``.
-
-    Example:
-        >>> learning_rate("1e-3"), learning_rate("auto")
-        (0.001, 'auto')
-    """
-    return text if text == "auto" else float(text)
 
 
 def _fit(args: argparse.Namespace) -> int:
@@ -91,21 +78,11 @@ def _fit(args: argparse.Namespace) -> int:
     world = init_from_environment()
 
     X, implied = load_data(args.data, args.key)
-    options = {
-        "flow": args.flow,
-        "energy": args.energy,
-        "sampler": args.sampler,
-        "n_iter": args.n_iter,
-        "batch_size": args.batch_size,
-        "flow_lr": args.flow_lr,
-        "energy_lr": args.energy_lr,
-        "pretrain_iter": args.pretrain_iter,
-        "data_range": None if args.data_range is None else tuple(args.data_range),
-    }
+    parts = {part: getattr(args, part) for part in ("flow", "energy", "sampler")}
     params: dict[str, Any] = {
         **implied,
-        **{name: value for name, value in options.items() if value is not None},
-        "device": args.device,
+        **{part: spec for part, spec in parts.items() if spec is not None},
+        **parameter_values(args, CoopFlow),
         "random_state": args.seed,
         "verbose": not args.quiet and world.is_main,
     }
@@ -117,8 +94,9 @@ def _fit(args: argparse.Namespace) -> int:
         model = CoopFlow.from_preset(args.preset, **params)
     else:
         model = CoopFlow(**params)
-    model.set_params(batch_size=min(model.batch_size, len(X)))
-    model.fit(X)
+    if isinstance(model.batch_size, int):
+        model.set_params(batch_size=min(model.batch_size, len(X)))
+    model.fit(X, resume=args.resume)
     if world.is_main:
         out = Path(args.out)
         print(f"model: {model.save(out / 'model.coopkit')}")
@@ -244,13 +222,12 @@ def _add_fit(commands: Any) -> None:
             metavar="NAME=VALUE",
             help=f"a parameter of the {part}; repeat for more",
         )
-    fit.add_argument("--n-iter", type=int, help="default: 1000, or the preset's")
-    fit.add_argument("--batch-size", type=int, help="default: 128, or the preset's")
-    fit.add_argument("--flow-lr", type=learning_rate, help="a number or auto (the default)")
-    fit.add_argument("--energy-lr", type=learning_rate, help="a number or auto (the default)")
-    fit.add_argument("--pretrain-iter", type=int, help="default: 0, or the preset's")
-    fit.add_argument("--data-range", type=float, nargs=2, metavar=("LOW", "HIGH"))
-    fit.add_argument("--device", default="auto")
+    fit.add_argument(
+        "--resume", metavar="CHECKPOINT", help="continue from a checkpoint file of an earlier fit"
+    )
+    from coopkit import CoopFlow
+
+    add_parameter_flags(fit, CoopFlow)
     fit.add_argument("--seed", type=int, default=0)
     fit.add_argument("--quiet", action="store_true", help="no progress bar")
     fit.set_defaults(handler=_fit)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import inspect
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ import pytest
 import torch
 
 from coopkit import CoopFlow
-from coopkit.cli import main
+from coopkit.cli import build_parser, main
 from coopkit.metrics import digits_split
 from coopkit.presets import PRESETS
 
@@ -151,7 +152,7 @@ def test_fit_with_a_preset_keeps_what_the_options_leave(
     images = np.random.default_rng(0).integers(0, 256, (4, 3, 32, 32), dtype=np.uint8)
     np.save(tmp_path / "images.npy", images)
 
-    def caught(model: CoopFlow, X: np.ndarray) -> None:
+    def caught(model: CoopFlow, X: np.ndarray, resume: str | None = None) -> None:
         raise FitCalledError(model, X)
 
     monkeypatch.setattr(CoopFlow, "fit", caught)
@@ -295,3 +296,65 @@ def test_every_bad_command_exits_2_with_one_line(
     assert len(stderr.strip().splitlines()) == 1, stderr
     assert stderr.startswith("coopkit: error: ")
     assert "Traceback" not in stderr
+
+
+# Constructor parameters whose flag is not named after them, or that have none.
+OTHER_FLAGS = {
+    "flow_params": "--flow-param",
+    "energy_params": "--energy-param",
+    "sampler_params": "--sampler-param",
+    "random_state": "--seed",
+    "verbose": "--quiet",
+    "warm_start": None,  # continues a fitted estimator in memory; a command has none
+}
+
+
+def test_every_estimator_parameter_has_a_fit_flag() -> None:
+    fit = build_parser()._subparsers._group_actions[0].choices["fit"]
+    flags = {option for action in fit._actions for option in action.option_strings}
+    for name in inspect.signature(CoopFlow).parameters:
+        flag = OTHER_FLAGS.get(name, "--" + name.replace("_", "-"))
+        assert flag is None or flag in flags, name
+    assert "--resume" in flags
+
+
+def test_generated_flags_reach_the_estimator(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def caught(model: CoopFlow, X: np.ndarray, resume: str | None = None) -> None:
+        raise FitCalledError(model, resume)
+
+    monkeypatch.setattr(CoopFlow, "fit", caught)
+    options = [
+        "--warmup-iter", "5", "--proposal", "noise", "--on-divergence", "restore",
+        "--precision", "bfloat16", "--compile", "--energy-betas", "0.5", "0.9",
+        "--flow-grad-clip", "None", "--checkpoint-dir", "runs", "--resume", "runs/c.pt",
+    ]  # fmt: skip
+    with pytest.raises(FitCalledError) as called:
+        main(["fit", "moons", "--out", "o", *options])
+    model, resume = called.value.args
+    params = model.get_params()
+    assert (params["warmup_iter"], params["proposal"], params["on_divergence"]) == (
+        5,
+        "noise",
+        "restore",
+    )
+    assert (params["precision"], params["compile"], params["energy_betas"]) == (
+        "bfloat16",
+        True,
+        (0.5, 0.9),
+    )
+    assert params["flow_grad_clip"] is None
+    assert params["checkpoint_dir"] == "runs"
+    assert params["batch_size"] == 128
+    assert resume == "runs/c.pt"
+
+
+def test_fit_resumes_from_its_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    common = ["fit", "moons", "--checkpoint-dir", "ck", "--quiet", "--n-partition-samples", "16"]
+    assert main([*common, "--n-iter", "2", "--out", "a"]) == 0
+    assert main([*common, "--n-iter", "4", "--resume", "ck/checkpoint.pt", "--out", "b"]) == 0
+    resumed = CoopFlow.load(tmp_path / "b" / "model.coopkit")
+    assert resumed.n_iter_ == 4
+    assert len(resumed.history_["flow_nll"]) == 4
