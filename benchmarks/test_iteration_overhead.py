@@ -1,7 +1,7 @@
 """Training-iteration overhead: one cooperative iteration over the time of its parts.
 
-The floor of a cooperative iteration (DESIGN §1) at batch ``m`` is what no
-implementation of the algorithm can skip, each part run alone on the same nets:
+The floor of a cooperative iteration (``CoopTrainer.coop_step``) at batch ``m`` is what
+no implementation of the algorithm can skip, each part run alone on the same nets:
 
 1. the flow's inverse on ``m`` latent codes, without gradient (the proposals);
 2. ``k`` forward and input-gradient backward passes of the energy net at the

@@ -2,9 +2,10 @@
 
 Every estimator parameter listed in :data:`AUTO` defaults to ``"auto"`` and is resolved
 at ``fit`` from the kind of data (``"table"`` or ``"image"``); the resolved values are
-the fitted attribute ``CoopFlow.settings_``. Images get the paper's released settings
-(DESIGN §1). Tables, which the paper does not treat, get the configuration that won
-the ablations of ``docs/guide/tuning.md``: an ``nsf`` flow, an energy net that tilts
+the fitted attribute ``CoopFlow.settings_``. Images get the training settings of the
+authors' released code (listed in ``docs/guide/paper-settings.md``). Tables, which the
+paper does not treat, get the configuration that won the ablations of
+``docs/guide/tuning.md``: an ``nsf`` flow, an energy net that tilts
 the flow (``energy_base="flow"``) through random Fourier features of its input, revised
 by gradient-free pCN moves in the flow's latent space, rates of 1e-3 (flow) and 3e-3
 (energy) with a cosine decay, and a flow that learns from the data (the base of the
@@ -13,7 +14,7 @@ tilt; the energy net corrects it). The paper's algorithm on a table is::
     CoopFlow(flow="realnvp", sampler="langevin", energy_base="uniform",
              flow_learns_from="revised", lr_schedule="constant")
 
-Example:
+Examples:
     >>> resolve("image", {"flow_lr": "auto", "energy_base": "auto", "flow": "nsf"})
     {'flow_lr': 0.0001, 'energy_base': 'uniform', 'flow': 'nsf'}
 """
@@ -113,7 +114,7 @@ def check(settings: dict[str, Any], proposal: str = "flow") -> dict[str, Any]:
     """``settings`` (resolved by :func:`resolve`) unchanged, or a ValueError naming the
     parameter, the value and what is accepted.
 
-    Example:
+    Examples:
         >>> check({"lr_schedule": "linear"})
         Traceback (most recent call last):
         ...

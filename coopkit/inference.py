@@ -1,4 +1,5 @@
-r"""What a trained CoopFlow can do besides sampling, in plain PyTorch (DESIGN §1).
+r"""What a trained CoopFlow can do besides sampling, in plain PyTorch: reconstruction
+through the Langevin flow, and the energy model's normalising constant.
 
 **Reconstruction** optimises the Langevin flow's *input* :math:`x_0` so that its output
 matches a target: gradient descent (Adam) on
@@ -8,11 +9,15 @@ matches a target: gradient descent (Adam) on
 back-propagating through all ``T`` Langevin steps of :math:`L_\theta`, with the mask
 :math:`m = 1` for reconstruction and :math:`m` = observed entries for inpainting.
 
-**The log-partition function** of the EBM, :math:`\log Z = \log \int e^{-E_\theta(x)} dx`,
-is estimated from the flow in one of two ways: by importance sampling,
-:math:`\hat Z = \frac1N \sum_i e^{-E_\theta(x_i)} / q_\alpha(x_i)`, :math:`x_i \sim q_\alpha`
-(:func:`log_partition`), which degenerates in high dimensions, or by annealed importance
-sampling from the flow to the EBM (:func:`ais_log_partition`).
+**The log-partition function** of the EBM on the box its chains live in,
+:math:`\log Z = \log \int_{\rm box} e^{-E_\theta(x)} dx`, is estimated in one of two
+ways. By importance sampling (:func:`log_partition`) from the defensive mixture
+:math:`\pi = 0.9\, q_\alpha + 0.1\, U(\mathrm{box})`: 90% of the :math:`N` draws come
+from the flow and 10% are uniform on the box, and
+:math:`\hat Z = \frac1N \sum_i 1_{\rm box}(x_i)\, e^{-E_\theta(x_i)} / \pi(x_i)`; the
+uniform part covers low-energy regions of the box the flow never visits. It degenerates
+in high dimensions. Or by annealed importance sampling from the flow to the EBM
+(:func:`ais_log_partition`).
 """
 
 from __future__ import annotations
@@ -74,7 +79,7 @@ def reconstruct(
         bounds: ``(low, high)`` box for ``x0``, or ``None``.
         seed: seed of the sampler's generator.
 
-    Example:
+    Examples:
         On ``E(x) = ‖x‖²/2`` ten noise-free Langevin steps of size 0.1 shrink ``x0`` by
         ``0.995¹⁰``, so the input that reaches 0.5 is about 0.526:
 
@@ -112,7 +117,7 @@ def reconstruct(
 def chunked(fn: Callable[[Tensor], Tensor], x: Tensor, size: int) -> Tensor:
     """``fn`` applied to ``x`` in chunks of ``size`` rows, concatenated.
 
-    Example:
+    Examples:
         >>> chunked(lambda part: part * 2, torch.arange(5.0), 2)
         tensor([0., 2., 4., 6., 8.])
     """
@@ -122,7 +127,7 @@ def chunked(fn: Callable[[Tensor], Tensor], x: Tensor, size: int) -> Tensor:
 def in_box(x: Tensor, bounds: tuple[float, float]) -> Tensor:
     """``(n,)`` mask of the samples of ``x`` whose every entry lies in ``bounds``.
 
-    Example:
+    Examples:
         >>> in_box(torch.tensor([[0.5, -1.0], [1.5, 0.0]]), (-1.0, 1.0))
         tensor([ True, False])
     """
@@ -150,7 +155,7 @@ def log_partition(
     cannot show. Weights are ``w = 1_box(x) exp(-E(x)) / π(x)``; their spread gives the
     standard error and the effective sample size (:class:`PartitionEstimate`).
 
-    Example:
+    Examples:
         ``exp(-‖x‖²/2)`` in 2-D integrates to ``2π`` (the box is wide enough not to matter):
 
         >>> from coopkit.flows import RealNVP
@@ -211,7 +216,7 @@ def weighted_estimate(
 ) -> PartitionEstimate:
     """The :class:`PartitionEstimate` of ``(N,)`` log importance weights.
 
-    Example:
+    Examples:
         >>> weighted_estimate(torch.zeros(4), "importance").ess
         4.0
     """
@@ -282,7 +287,7 @@ def ais_log_partition(
         Wu, Burda, Salakhutdinov & Grosse, "On the Quantitative Analysis of
         Decoder-Based Generative Models", ICLR 2017. https://arxiv.org/abs/1611.04273
 
-    Example:
+    Examples:
         A flow started at the standard normal, annealed to ``exp(-‖x - 1‖²/2)`` in 2-D,
         whose integral is ``2π``:
 
