@@ -60,7 +60,7 @@ def method_params(method: str, n_iter: int) -> dict[str, Any]:
 def parse_setting(text: str) -> tuple[str, Any]:
     """``"key=value"`` with the value read as JSON when it parses, else as a string.
 
-    Example:
+    Examples:
         >>> parse_setting("flow_lr=1e-3"), parse_setting("flow=nsf")
         (('flow_lr', 0.001), ('flow', 'nsf'))
     """

@@ -37,7 +37,7 @@ def synchronize(device: torch.device) -> None:
 def seconds(fn: Callable[[], Any], device: torch.device) -> float:
     """Wall-clock seconds of one call of ``fn``, synchronised on ``device``.
 
-    Example:
+    Examples:
         >>> seconds(lambda: sum(range(1000)), torch.device("cpu")) < 1.0
         True
     """
@@ -215,7 +215,7 @@ def save_samples(folder: Path | None, name: str, samples: np.ndarray) -> None:
 def parameter_count(module: torch.nn.Module) -> int:
     """Number of parameters of ``module``.
 
-    Example:
+    Examples:
         >>> parameter_count(torch.nn.Linear(3, 2))
         8
     """

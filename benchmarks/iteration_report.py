@@ -37,7 +37,7 @@ CHANGE = ""
 def iteration_table(rows: Sequence[dict[str, Any]]) -> list[str]:
     """The measured table, one row per problem.
 
-    Example:
+    Examples:
         >>> row = {"problem": "p", "flow_parameters": 10, "energy_parameters": 2000,
         ...        "batch": 8, "energy_calls": 30, "iteration_s": 0.0105,
         ...        "floor_s": 0.01, "ratio": 1.049}

@@ -20,7 +20,7 @@ ESTIMATES = (
 def estimate_row(found: Sequence[dict[str, Any]], title: str) -> list[str]:
     """One table row from the per-seed records of one estimate.
 
-    Example:
+    Examples:
         >>> estimate_row([{"bpd": 2.0, "seconds": 0.1}, {"bpd": 3.0, "seconds": 0.1}], "f")
         ['f', '2.5 ± 0.707', 'exact', '–', '0.1 ± 0']
     """

@@ -28,7 +28,7 @@ def values(rows: Sequence[dict[str, Any]], dataset: str, column: str, metric: st
 
     ``column`` is a method, or one of :data:`SCORED`, which CoopFlow's rows carry.
 
-    Example:
+    Examples:
         >>> rows = [{"dataset": "moons", "method": "coopflow", "c2st": 0.5,
         ...          "proposals": {"c2st": 0.6}}]
         >>> values(rows, "moons", "proposals", "c2st"), values(rows, "moons", "coopflow", "c2st")
@@ -42,7 +42,7 @@ def values(rows: Sequence[dict[str, Any]], dataset: str, column: str, metric: st
 def cell(numbers: Sequence[float]) -> str:
     """``mean ± sd`` (``n/a`` when empty).
 
-    Example:
+    Examples:
         >>> cell([0.5, 0.6]), cell([])
         ('0.55 ± 0.0707', 'n/a')
     """

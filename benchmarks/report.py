@@ -81,7 +81,7 @@ def fmt(value: float | None, digits: int = 3) -> str:
     """``value`` with ``digits`` significant digits (whole numbers from ``10**digits`` on);
     "n/a" for ``None``.
 
-    Example:
+    Examples:
         >>> fmt(0.012345), fmt(1234.5), fmt(None)
         ('0.0123', '1,234', 'n/a')
     """
@@ -95,7 +95,7 @@ def fmt(value: float | None, digits: int = 3) -> str:
 def table(header: Iterable[str], rows: Iterable[Iterable[str]]) -> list[str]:
     """A Markdown table.
 
-    Example:
+    Examples:
         >>> table(["a", "b"], [["1", "2"]])
         ['| a | b |', '|---|---|', '| 1 | 2 |']
     """

@@ -56,7 +56,7 @@ def build_part(
     ``defaults`` fill parameters that the factory names explicitly and that ``params``
     leave unset.
 
-    Example:
+    Examples:
         >>> sampler = build_part("sampler", "langevin", {"n_steps": 5}, defaults={"step_size": 0.2})
         >>> type(sampler).__name__, sampler.n_steps, sampler.step_size
         ('LangevinSampler', 5, 0.2)

@@ -35,7 +35,7 @@ PAIRS = ("energy_betas", "data_range")
 def literal(text: str) -> Any:
     """A command-line value as a Python literal, or the text itself.
 
-    Example:
+    Examples:
         >>> literal("1e-3"), literal("auto"), literal("None"), literal("4")
         (0.001, 'auto', None, 4)
     """

@@ -25,7 +25,7 @@ def check_array(X: object, *, name: str = "X") -> np.ndarray:
         TypeError: for non-numeric data.
         ValueError: for empty data, the wrong number of dimensions, NaN or inf.
 
-    Example:
+    Examples:
         >>> check_array([[0, 1], [2, 3]])
         array([[0, 1],
                [2, 3]])
@@ -93,7 +93,7 @@ def infer_data_range(array: np.ndarray) -> tuple[float, float]:
     Raises:
         ValueError: when the range is ambiguous, asking for ``data_range``.
 
-    Example:
+    Examples:
         >>> infer_data_range(np.array([[0.0, 0.25], [0.5, 1.0]]))
         (0.0, 1.0)
         >>> infer_data_range(np.array([[0, 17], [3, 200]], dtype=np.uint8))
@@ -105,7 +105,7 @@ def infer_data_range(array: np.ndarray) -> tuple[float, float]:
 def infer_range(low: float, high: float, integer: bool) -> tuple[float, float]:
     """:func:`infer_data_range` from the values' extremes and whether all are integers.
 
-    Example:
+    Examples:
         >>> infer_range(0.0, 200.0, True)
         (0.0, 255.0)
     """
@@ -129,7 +129,7 @@ class TableScaler:
     [-1, 1]: without it, a flow that learns from its own revised samples can feed on
     its own tails and drift away from the data.
 
-    Example:
+    Examples:
         >>> scaler = TableScaler.fit(np.array([[0.0, 10.0], [2.0, 30.0]]))
         >>> scaler.to_model(np.array([[1.0, 20.0]]))
         array([[0., 0.]])
@@ -190,7 +190,7 @@ class ImageScaler:
     the level whose interval holds it, as a float (``v`` at an interval's centre maps
     to the integer, up to rounding).
 
-    Example:
+    Examples:
         >>> X = np.array([[[0, 8, 16]]])  # one 1x3 image with levels 0..16
         >>> scaler = ImageScaler.fit(X, data_range=(0, 16))
         >>> scaler.event_shape, scaler.integer
@@ -274,7 +274,7 @@ Scaler = TableScaler | ImageScaler
 def scaler_to_dict(scaler: Scaler) -> dict[str, object]:
     """Plain values (lists, floats, strings) that :func:`scaler_from_dict` rebuilds from.
 
-    Example:
+    Examples:
         >>> scaler_to_dict(fit_scaler(np.zeros((2, 4, 4)), data_range=(0, 1)))
         {'kind': 'image', 'input_shape': [4, 4], 'data_range': [0.0, 1.0], 'integer': True}
     """
@@ -296,7 +296,7 @@ def scaler_to_dict(scaler: Scaler) -> dict[str, object]:
 def scaler_from_dict(state: dict[str, object]) -> Scaler:
     """The scaler that :func:`scaler_to_dict` described.
 
-    Example:
+    Examples:
         >>> scaler = fit_scaler(np.array([[0.0, 1.0], [2.0, 5.0]]))
         >>> scaler_from_dict(scaler_to_dict(scaler)).to_model(np.array([[1.0, 3.0]]))
         array([[0., 0.]])
@@ -319,7 +319,7 @@ def scaler_from_dict(state: dict[str, object]) -> Scaler:
 def fit_scaler(X: np.ndarray, data_range: tuple[float, float] | None = None) -> Scaler:
     """The scaler for ``X``: a table for 2-D arrays, images for 3-D and 4-D ones.
 
-    Example:
+    Examples:
         >>> type(fit_scaler(np.zeros((5, 3)))).__name__
         'TableScaler'
         >>> fit_scaler(np.zeros((5, 8, 8)), data_range=(0, 16)).event_shape
@@ -333,7 +333,7 @@ def fit_scaler(X: np.ndarray, data_range: tuple[float, float] | None = None) -> 
 def check_shape(X: np.ndarray, scaler: Scaler, *, name: str = "X") -> None:
     """Raise a ValueError when one sample of ``X`` is not shaped as in ``fit``.
 
-    Example:
+    Examples:
         >>> scaler = fit_scaler(np.zeros((5, 3)))
         >>> check_shape(np.zeros((2, 3)), scaler)  # fine: nothing happens
         >>> try:

@@ -10,7 +10,7 @@ import numpy as np
 def eight_gaussians(n: int, random_state: int | None = None) -> np.ndarray:
     """``(n, 2)`` points around eight centres on a circle of radius 2, noise 0.1.
 
-    Example:
+    Examples:
         >>> eight_gaussians(500, random_state=0).shape
         (500, 2)
     """
@@ -23,7 +23,7 @@ def eight_gaussians(n: int, random_state: int | None = None) -> np.ndarray:
 def moons(n: int, random_state: int | None = None) -> np.ndarray:
     """``(n, 2)`` two interleaving half circles (scikit-learn's ``make_moons``, noise 0.05).
 
-    Example:
+    Examples:
         >>> moons(500, random_state=0).shape
         (500, 2)
     """
@@ -35,7 +35,7 @@ def moons(n: int, random_state: int | None = None) -> np.ndarray:
 def circles(n: int, random_state: int | None = None) -> np.ndarray:
     """``(n, 2)`` two concentric rings of radii 1 and 2, noise 0.05.
 
-    Example:
+    Examples:
         >>> circles(500, random_state=0).shape
         (500, 2)
     """
@@ -49,7 +49,7 @@ def circles(n: int, random_state: int | None = None) -> np.ndarray:
 def checkerboard(n: int, random_state: int | None = None) -> np.ndarray:
     """``(n, 2)`` points uniform on the black squares of a 4x4 board on [-2, 2]².
 
-    Example:
+    Examples:
         >>> checkerboard(500, random_state=0).shape
         (500, 2)
     """
@@ -63,7 +63,7 @@ def checkerboard(n: int, random_state: int | None = None) -> np.ndarray:
 def digits() -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's digits as ``(1797, 8, 8)`` images with values 0..16, and labels.
 
-    Example:
+    Examples:
         >>> images, labels = digits()
         >>> images.shape, labels.shape, float(images.max())
         ((1797, 8, 8), (1797,), 16.0)
@@ -85,7 +85,7 @@ TOY_SETS: dict[str, Callable[[int, int | None], np.ndarray]] = {
 def load_toy(name: str, n: int, random_state: int | None = None) -> np.ndarray:
     """``n`` samples of the 2-D toy set ``name`` (one of :data:`TOY_SETS`).
 
-    Example:
+    Examples:
         >>> load_toy("circles", 5, random_state=0).shape
         (5, 2)
     """

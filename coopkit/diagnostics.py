@@ -25,7 +25,7 @@ and compares between- and within-half variances:
 :math:`\hat{R} = \sqrt{\hat{V}^+ / W}` over the :math:`2M` halves; values above about
 1.01 (strict) or 1.1 (lenient) say the chains have not mixed.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> draws = np.random.default_rng(0).normal(size=(4, 1000))
     >>> bool(3600 < effective_sample_size(draws) < 4400)
@@ -111,7 +111,7 @@ def effective_sample_size(chains: Any) -> float | np.ndarray:
     Returns a float for 2-D input, a ``(dim,)`` array for 3-D input; ``nan`` for a
     coordinate whose draws are all equal. Accepts numpy arrays and tensors.
 
-    Example:
+    Examples:
         >>> ar = np.zeros((8, 2000))
         >>> noise = np.random.default_rng(1).normal(size=ar.shape)
         >>> for t in range(1, 2000):
@@ -136,7 +136,7 @@ def split_rhat(chains: Any) -> float | np.ndarray:
     Returns a float for 2-D input, a ``(dim,)`` array for 3-D input; ``nan`` for a
     coordinate whose draws are all equal. Accepts numpy arrays and tensors.
 
-    Example:
+    Examples:
         >>> rng = np.random.default_rng(2)
         >>> apart = rng.normal(size=(4, 500)) + np.arange(4)[:, None]
         >>> bool(split_rhat(apart) > 1.1)

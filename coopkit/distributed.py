@@ -21,7 +21,7 @@ from torch import Tensor, nn
 class World:
     """This process's ``rank`` among ``size`` processes (``World()`` is one process).
 
-    Example:
+    Examples:
         >>> World().is_main, World(rank=1, size=4).is_main
         (True, False)
     """
@@ -37,7 +37,7 @@ class World:
 def current_world(mode: str = "auto") -> World:
     """The process group's world when one is initialised and ``mode`` is ``"auto"``.
 
-    Example:
+    Examples:
         >>> current_world("off")
         World(rank=0, size=1)
     """
@@ -78,7 +78,7 @@ def wrap(module: nn.Module, world: World, device: torch.device) -> nn.Module:
 def mean_across(values: Tensor, world: World) -> Tensor:
     """The mean of ``values`` over all ranks (``values`` itself for one process).
 
-    Example:
+    Examples:
         >>> mean_across(torch.tensor([1.0, 3.0]), World())
         tensor([1., 3.])
     """

@@ -121,7 +121,7 @@ class CoopFlow(ReconstructionMixin, DensityMixin, TransformerMixin, BaseEstimato
             ``standard_error``, ``ess``, ``acceptance_rate`` and ``start`` (AIS),
             ``n_samples``, ``n_temperatures`` and ``seconds``.
 
-    Example:
+    Examples:
         >>> from coopkit.datasets import moons
         >>> X = moons(64, random_state=0)
         >>> model = CoopFlow(n_iter=2, batch_size=32, random_state=0).fit(X)
@@ -232,7 +232,7 @@ class CoopFlow(ReconstructionMixin, DensityMixin, TransformerMixin, BaseEstimato
             coopkit.UnknownPartError: the preset's flow or energy plugin is missing (the
                 message names the package to install).
 
-        Example:
+        Examples:
             >>> model = CoopFlow.from_preset("cifar10-T30", n_iter=2, flow_params={"n_steps": 1})
             >>> model.n_iter, model.batch_size, model.flow_params["n_steps"]
             (2, 28, 1)
@@ -452,7 +452,7 @@ class CoopFlow(ReconstructionMixin, DensityMixin, TransformerMixin, BaseEstimato
     def transform(self, X: Any) -> np.ndarray:
         """The flow's latent codes ``z = g_α⁻¹(x)``, shaped like ``X``.
 
-        Example:
+        Examples:
             >>> import numpy as np
             >>> from coopkit.datasets import moons
             >>> model = CoopFlow(n_iter=2, batch_size=32, random_state=0).fit(moons(64, 0))

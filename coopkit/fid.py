@@ -67,7 +67,7 @@ def fid(
         OSError: the Inception weights could not be downloaded (the message says how to
             provide them).
 
-    Example:
+    Examples:
         A feature module of its own (no download); identical sets are 0 apart:
 
         >>> class MeanColour(torch.nn.Module):

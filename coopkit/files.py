@@ -16,7 +16,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     On an exception the temporary file is removed and ``path`` keeps its old content.
     The file gets the usual permissions (``0o666`` less the umask), not ``mkstemp``'s.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> target = Path(tempfile.mkdtemp()) / "out.txt"
         >>> with atomic_path(target) as tmp:

@@ -5,7 +5,7 @@ A plugin is any object (usually a module) with functions decorated by
 ``register(name, factory, *, description="")``; built-in parts use the very same
 hooks (see :mod:`coopkit.flows`, :mod:`coopkit.energies`, :mod:`coopkit.samplers`).
 
-Example:
+Examples:
     >>> from coopkit import hookimpl
     >>> class MyPlugin:
     ...     @hookimpl

@@ -100,7 +100,7 @@ def sliced_wasserstein(x: Any, y: Any, n_projections: int = 256, random_state: A
         n_projections: number of random directions.
         random_state: seed, ``numpy.random.RandomState`` or ``None``, for the directions.
 
-    Example:
+    Examples:
         In one dimension every direction is :math:`\pm 1`, so this is :math:`W_1`:
 
         >>> sliced_wasserstein([[0.0], [1.0], [2.0], [3.0]], [[0.0], [2.0]], random_state=0)
@@ -133,7 +133,7 @@ def mmd(x: Any, y: Any, bandwidth: float | None = None) -> float:
         bandwidth: :math:`\sigma`; by default the median heuristic, the median distance
             over all pairs of points of the pooled sample. Deterministic: no randomness.
 
-    Example:
+    Examples:
         >>> x = np.array([[0.0], [1.0], [2.0]])
         >>> round(mmd(x, x + 10.0, bandwidth=1.0), 3)
         0.899
@@ -172,7 +172,7 @@ def c2st(samples: Any, reference: Any, n_folds: int = 5, random_state: Any = 0) 
         n_folds: cross-validation folds (at least 2).
         random_state: seed of the folds' shuffling and of the classifier.
 
-    Example:
+    Examples:
         >>> rng = np.random.default_rng(0)
         >>> same = c2st(rng.normal(size=(400, 2)), rng.normal(size=(400, 2)))
         >>> apart = c2st(rng.normal(size=(400, 2)), rng.normal(3.0, size=(400, 2)))
@@ -211,7 +211,7 @@ def frechet_distance(x: Any, y: Any) -> float:
     symmetric :math:`\Sigma_x^{1/2} \Sigma_y \Sigma_x^{1/2}` (same spectrum as
     :math:`\Sigma_x \Sigma_y`), which stays real and stable for singular covariances.
 
-    Example:
+    Examples:
         >>> x = np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 2.0], [2.0, 2.0]])
         >>> round(frechet_distance(x, x + 1.0), 6)
         2.0
@@ -235,7 +235,7 @@ def digits_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         ``(X_train, X_test, y_train, y_test)``; images ``(n, 8, 8)`` float64 in the
         dataset's units [0, 16], labels ``(n,)``.
 
-    Example:
+    Examples:
         >>> X_train, X_test, y_train, y_test = digits_split()
         >>> X_train.shape, X_test.shape
         ((1257, 8, 8), (540, 8, 8))
@@ -255,7 +255,7 @@ class DigitsClassifier(nn.Module):
     """Small CNN on ``(n, 1, 8, 8)`` digits in [0, 16]: two 3x3 convolutions (the second
     strided), a 64-unit swish feature layer, then 10 logits.
 
-    Example:
+    Examples:
         >>> net = DigitsClassifier()
         >>> images = torch.zeros(2, 1, 8, 8)
         >>> net(images).shape, net.embed(images).shape
@@ -395,7 +395,7 @@ def digits_frechet_distance(images: Any, reference: Any = None) -> float:
         reference: digits in the same form; by default the held-out split of
             :func:`digits_split`.
 
-    Example:
+    Examples:
         >>> X_train, X_test, _, _ = digits_split()
         >>> digits_frechet_distance(X_train) < digits_frechet_distance(X_train[:, ::-1])
         True
@@ -422,7 +422,7 @@ def digits_c2st(images: Any, reference: Any = None, random_state: Any = 0) -> fl
             :func:`digits_split`.
         random_state: as for :func:`c2st`.
 
-    Example:
+    Examples:
         >>> X_train, X_test, _, _ = digits_split()
         >>> round(digits_c2st(X_train + 0.3), 2) == round(digits_c2st(X_train), 2)
         True

@@ -121,7 +121,7 @@ def load_estimator(cls: type[CoopFlow], path: str | Path, device: str | None) ->
 def to_json(params: dict[str, Any]) -> str:
     """The estimator's parameters as JSON; a clear error for what JSON cannot hold.
 
-    Example:
+    Examples:
         >>> to_json({"n_iter": 5, "flow": "glow", "flow_params": None})
         '{"flow": "glow", "flow_params": null, "n_iter": 5}'
     """
@@ -174,7 +174,7 @@ def write_model(path: str | Path, payload: dict[str, Any]) -> Path:
 def read_model(path: str | Path) -> dict[str, Any]:
     """Read a model file on the CPU; a clear ValueError if it is corrupt or truncated.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> path = write_model(Path(tempfile.mkdtemp()) / "m.coopkit", {"w": torch.ones(2)})
         >>> payload = read_model(path)
@@ -192,7 +192,7 @@ def write_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
 def data_fingerprint(X: np.ndarray) -> list[float]:
     """Shape and two moments of ``X``: enough to tell a checkpoint's data from other data.
 
-    Example:
+    Examples:
         >>> data_fingerprint(np.full((2, 3), 2.0))
         [2.0, 3.0, 12.0, 24.0]
     """
@@ -204,7 +204,7 @@ def read_checkpoint(path: str | Path, fingerprint: list[float]) -> dict[str, Any
     """Read a checkpoint and check that it was made on the data whose
     :func:`data_fingerprint` is ``fingerprint``.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> X = np.zeros((4, 2))
         >>> path = Path(tempfile.mkdtemp()) / CHECKPOINT_NAME

@@ -29,7 +29,7 @@ CURVES = {
 def image_grid(images: np.ndarray, n_columns: int | None = None) -> np.ndarray:
     """Tile ``(n, h, w)`` or ``(n, c, h, w)`` images into one ``(H, W[, c])`` array.
 
-    Example:
+    Examples:
         >>> image_grid(np.zeros((6, 8, 8)), n_columns=3).shape
         (19, 28)
     """
@@ -63,7 +63,7 @@ def save_panels(
     plots for 2-D tables. ``value_range`` fixes the grey scale of image panels and
     ``n_columns`` their grids' width (default: square grids).
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> out = Path(tempfile.mkdtemp())
         >>> images = np.random.default_rng(0).uniform(0, 16, size=(16, 8, 8))
@@ -90,7 +90,7 @@ def save_panels(
 def save_training_curves(path: str | Path, history: Mapping[str, Sequence[float]]) -> Path:
     """The training curves of :attr:`CoopFlow.history_`, one panel per recorded quantity.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> history = {"iteration": [0.0, 1.0, 2.0], "pretrain": [0.0, 0.0, 0.0],
         ...            "flow_nll": [2.0, 1.6, 1.5], "revision": [0.3, 0.2, 0.2]}

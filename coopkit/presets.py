@@ -26,7 +26,7 @@ References:
     Normalizing Flow Toward Energy-Based Model", ICLR 2022.
     https://arxiv.org/abs/2205.06924
 
-Example:
+Examples:
     >>> sorted(PRESETS)
     ['cifar10-T30', 'cifar10-long', 'cifar10-pre']
     >>> preset("cifar10-long")["sampler_params"]["n_steps"]

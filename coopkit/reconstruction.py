@@ -33,7 +33,7 @@ def observed_mask(mask: Any, shape: tuple[int, ...]) -> np.ndarray:
     data or like one sample (or any shape that broadcasts to the data's); a ValueError
     naming ``mask`` otherwise.
 
-    Example:
+    Examples:
         >>> observed_mask([1, 0], (3, 2)).shape
         (3, 2)
     """

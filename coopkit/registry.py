@@ -119,7 +119,7 @@ def unknown_hooks(pm: pluggy.PluginManager, plugin: object) -> list[str]:
 def unknown_hooks_message(names: list[str]) -> str:
     """Why a plugin with unknown hooks is skipped, with the closest hook for each name.
 
-    Example:
+    Examples:
         >>> unknown_hooks_message(["register_flow"])
         "unknown hook 'register_flow' (did you mean 'register_flows'?); it registers nothing"
     """
@@ -137,7 +137,7 @@ class Registry:
     coopkit uses one, :data:`default_registry`, through the module's functions; a
     separate ``Registry`` is useful in tests.
 
-    Example:
+    Examples:
         >>> registry = Registry()
         >>> {"mlp", "conv"} <= {part.name for part in registry.available("energy")}
         True
@@ -308,7 +308,7 @@ default_registry = Registry()
 def available(kind: str) -> list[PartInfo]:
     """The registered parts of ``kind``: each with name, description and origin.
 
-    Example:
+    Examples:
         >>> "langevin" in [part.name for part in available("sampler")]
         True
     """
@@ -321,7 +321,7 @@ def resolve(kind: str, name: str) -> PartInfo:
     Raises:
         UnknownPartError: listing what is available and the closest match.
 
-    Example:
+    Examples:
         >>> part = resolve("sampler", "langevin")
         >>> part.origin, part.factory.__name__
         ('coopkit (built-in)', 'LangevinSampler')
@@ -337,7 +337,7 @@ def resolve(kind: str, name: str) -> PartInfo:
 def register_plugin(plugin: object, name: str | None = None) -> str:
     """Register a plugin object with the default registry at run time; returns its name.
 
-    Example:
+    Examples:
         >>> from coopkit import hookimpl
         >>> from coopkit.samplers import LangevinSampler
         >>> class NoisyLangevin:

@@ -36,7 +36,7 @@ SUMMARY_CHUNK = 1024
 def is_streamed(X: Any) -> bool:
     """Whether ``fit`` reads ``X`` batch by batch instead of copying it.
 
-    Example:
+    Examples:
         >>> dataset = torch.utils.data.TensorDataset(torch.zeros(3))
         >>> is_streamed(np.zeros((3, 2))), is_streamed(dataset)
         (False, True)
@@ -61,7 +61,7 @@ class Rows:
     array. ``read(indices)`` returns ``(k, *sample_shape)`` samples, checked like ``fit``
     checks an array (numbers, finite).
 
-    Example:
+    Examples:
         >>> rows = Rows(torch.utils.data.TensorDataset(torch.arange(12.0).reshape(6, 2)))
         >>> rows.shape, rows.read(np.array([4, 1])).tolist()
         ((6, 2), [[8.0, 9.0], [2.0, 3.0]])
@@ -128,7 +128,7 @@ class Summary:
 def summarize(rows: Rows, chunk: int = SUMMARY_CHUNK) -> Summary:
     """The :class:`Summary` of ``rows``, reading ``chunk`` samples at a time.
 
-    Example:
+    Examples:
         >>> summary = summarize(Rows(torch.utils.data.TensorDataset(torch.tensor([[0.0], [2.0]]))))
         >>> summary.low, summary.high, summary.integer, summary.fingerprint
         (0.0, 2.0, True, [2.0, 1.0, 2.0, 4.0])

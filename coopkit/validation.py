@@ -141,7 +141,7 @@ def check_params(params: Mapping[str, Any]) -> None:
     Raises:
         InvalidParameterError: naming the first parameter that breaks its rule.
 
-    Example:
+    Examples:
         >>> check_params({"n_iter": 10, "pretrain_iter": 0, "batch_size": 0})
         Traceback (most recent call last):
         ...
@@ -169,7 +169,7 @@ def check_arg(name: str, value: Any, constraint: Constraint) -> Any:
     """``value`` unchanged if ``constraint`` accepts it, else an
     :class:`InvalidParameterError` naming ``name``, what it got and what it accepts.
 
-    Example:
+    Examples:
         >>> check_arg("revise", "yes", BOOLEAN)
         Traceback (most recent call last):
         ...

@@ -39,7 +39,7 @@ class ResidualDown(nn.Module):
     ``(n, c_out, s/2, s/2)``: two 3x3 convolutions beside a 3x3 skip, each branch
     activated, summed, then average-pooled.
 
-    Example:
+    Examples:
         >>> ResidualDown(4, 8)(torch.randn(2, 4, 8, 8)).shape
         torch.Size([2, 8, 4, 4])
     """
@@ -62,7 +62,7 @@ class ResidualDown(nn.Module):
 def n_blocks(size: int) -> int:
     """Number of downsampling blocks ``k`` that bring ``size = 4 * 2**k`` to 4.
 
-    Example:
+    Examples:
         >>> n_blocks(8), n_blocks(32)
         (1, 3)
     """
@@ -85,7 +85,7 @@ class ConvEnergy(nn.Module):
             the paper uses 128 at 32x32 (17,129,444 parameters for 3 channels).
         n_outputs: outputs of the final 4x4 convolution, summed to the energy.
 
-    Example:
+    Examples:
         >>> energy = ConvEnergy((1, 8, 8))
         >>> energy(torch.rand(5, 1, 8, 8)).shape
         torch.Size([5])

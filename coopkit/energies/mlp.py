@@ -46,7 +46,7 @@ class MLPEnergy(nn.Module):
         fourier_features: ``k``, the number of random frequencies (0: none).
         fourier_scale: ``σ``, the standard deviation of the frequencies.
 
-    Example:
+    Examples:
         >>> energy = MLPEnergy((2,))
         >>> energy(torch.randn(5, 2)).shape
         torch.Size([5])
@@ -89,7 +89,7 @@ class FourierFeatures(nn.Module):
     :math:`B` a fixed ``(k, d)`` draw of :math:`\mathcal{N}(0, \sigma^2)` (a buffer, saved
     with the weights).
 
-    Example:
+    Examples:
         >>> FourierFeatures(2, 8, scale=1.0)(torch.zeros(3, 2)).shape
         torch.Size([3, 18])
     """

@@ -35,7 +35,7 @@ class Transform(nn.Module):
 class Chain(Transform):
     """Transforms applied one after another; log-determinants add up.
 
-    Example:
+    Examples:
         >>> chain = Chain([ActNorm(3), ActNorm(3)])
         >>> y, logdet = chain(torch.randn(5, 3))
         >>> y.shape, logdet.shape
@@ -73,7 +73,7 @@ class ActNorm(Transform):
     Inputs are ``(n, features)`` or ``(n, channels, h, w)``; for images the statistics
     are per channel and the log-determinant counts every pixel.
 
-    Example:
+    Examples:
         >>> norm = ActNorm(2)
         >>> y, _ = norm(torch.randn(100, 2) * 3 + 1)
         >>> bool(abs(y.mean()) < 1e-5)
@@ -121,7 +121,7 @@ class Flow(Transform):
     and set ``event_shape``, the shape of one sample. Latents have the same number of
     elements as data, shaped ``(n, *event_shape)``.
 
-    Example:
+    Examples:
         >>> from coopkit.flows import RealNVP
         >>> flow = RealNVP((2,))
         >>> flow.initialize(torch.randn(256, 2))  # ActNorm's data-dependent initialisation

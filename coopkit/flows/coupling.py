@@ -20,7 +20,7 @@ from coopkit.flows.base import ActNorm, Chain, Flow, Transform
 def mlp(in_features: int, out_features: int, hidden_features: int, n_hidden: int) -> nn.Sequential:
     """An MLP with SiLU activations whose last layer starts at zero (identity coupling).
 
-    Example:
+    Examples:
         >>> net = mlp(2, 4, hidden_features=16, n_hidden=2)
         >>> net(torch.randn(3, 2)).abs().max().item()
         0.0
@@ -39,7 +39,7 @@ def mlp(in_features: int, out_features: int, hidden_features: int, n_hidden: int
 class AffineCoupling(Transform):
     """One masked affine coupling layer on ``(n, features)`` inputs.
 
-    Example:
+    Examples:
         >>> layer = AffineCoupling(torch.tensor([1, 0]), 16, n_hidden=1, scale_bound=3.0)
         >>> x = torch.randn(4, 2)
         >>> y, logdet = layer(x)
@@ -84,7 +84,7 @@ class RealNVP(Flow):
         n_hidden: hidden layers per conditioner.
         scale_bound: bound ``B`` on each layer's log-scale.
 
-    Example:
+    Examples:
         >>> flow = RealNVP((2,), n_layers=4)
         >>> x = torch.randn(8, 2)
         >>> z, logdet = flow(x)

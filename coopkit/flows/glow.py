@@ -28,7 +28,7 @@ from coopkit.flows.base import ActNorm, Chain, Flow, Transform
 def squeeze(x: Tensor) -> Tensor:
     """Move each 2x2 patch into channels: ``(n, c, h, w) -> (n, 4c, h/2, w/2)``.
 
-    Example:
+    Examples:
         >>> squeeze(torch.zeros(2, 3, 8, 8)).shape
         torch.Size([2, 12, 4, 4])
     """
@@ -40,7 +40,7 @@ def squeeze(x: Tensor) -> Tensor:
 def unsqueeze(x: Tensor) -> Tensor:
     """Inverse of :func:`squeeze`: ``(n, 4c, h, w) -> (n, c, 2h, 2w)``.
 
-    Example:
+    Examples:
         >>> x = torch.arange(32.0).reshape(2, 1, 4, 4)
         >>> torch.equal(unsqueeze(squeeze(x)), x)
         True
@@ -68,7 +68,7 @@ class Logit(Transform):
     :math:`|x| < 1 / 0.9 \approx 1.111` has a preimage, so ``forward`` rejects anything
     else, and ``inverse`` returns values in that open interval (callers clip to [-1, 1]).
 
-    Example:
+    Examples:
         >>> x = torch.tensor([[-1.0, 0.0, 1.0]])
         >>> u, logdet = Logit()(x)
         >>> torch.allclose(Logit().inverse(u)[0], x)
@@ -105,7 +105,7 @@ class InvertibleConv1x1(Transform):
     :math:`U` and fixed signs, so :math:`\log |\det J| = h\, w \sum_i s_i` costs
     :math:`O(c)`. Starts at a random rotation. Input ``(n, c, h, w)``.
 
-    Example:
+    Examples:
         >>> conv = InvertibleConv1x1(4)
         >>> x = torch.randn(2, 4, 3, 3)
         >>> torch.allclose(conv.inverse(conv(x)[0])[0], x, atol=1e-5)
@@ -171,7 +171,7 @@ class ConvCoupling(Transform):
 
     so one layer scales by at most :math:`e^{\pm B}`; it starts as the identity.
 
-    Example:
+    Examples:
         >>> coupling = ConvCoupling(4, hidden_channels=8, scale_bound=2.0)
         >>> x = torch.randn(2, 4, 3, 3)
         >>> torch.equal(coupling(x)[0], x)
@@ -219,7 +219,7 @@ class MultiscaleFlow(Flow):
         n_scales: number of scales.
         make_steps: the transforms of one scale, given its squeezed ``(c, h, w)``.
 
-    Example:
+    Examples:
         >>> flow = MultiscaleFlow((1, 8, 8), 2, lambda c, h, w: [InvertibleConv1x1(c)])
         >>> x = torch.rand(3, 1, 8, 8) * 2 - 1
         >>> z, logdet = flow(x)
@@ -313,7 +313,7 @@ class Glow(MultiscaleFlow):
         hidden_channels: width of each coupling's conditioner.
         scale_bound: bound ``B`` on each coupling's log-scale.
 
-    Example:
+    Examples:
         >>> flow = Glow((1, 8, 8), hidden_channels=8)
         >>> x = torch.rand(4, 1, 8, 8) * 2 - 1
         >>> flow.initialize(x)

@@ -89,7 +89,7 @@ def rational_quadratic_spline(
         The transformed values, shape ``S``, and elementwise :math:`\log |dy/dx|` (of
         the direction computed), shape ``S``.
 
-    Example:
+    Examples:
         >>> x = torch.tensor([-30.0, -1.0, 0.5, 4.9, 30.0])
         >>> params = torch.randn(3, 5, 4, generator=torch.Generator().manual_seed(0))
         >>> y, logdet = rational_quadratic_spline(x, params[0], params[1], params[2, :, :3], 5.0)
@@ -147,7 +147,7 @@ class SplineCoupling(Transform):
     lose precision). With no feature kept (one-feature tables) the MLP sees a constant,
     so the spline is learned unconditionally.
 
-    Example:
+    Examples:
         >>> layer = SplineCoupling(torch.tensor([1, 0]), 16, n_hidden=1, n_bins=8, bound=5.0)
         >>> x = torch.randn(4, 2)
         >>> y, logdet = layer(x)
@@ -200,7 +200,7 @@ class NSF(Flow):
         n_bins: spline bins ``K`` (at least 2).
         bound: ``B``, the splines act on ``[-B, B]``.
 
-    Example:
+    Examples:
         >>> flow = NSF((2,), n_layers=2, hidden_features=16)
         >>> x = torch.randn(64, 2)
         >>> flow.initialize(x)

@@ -43,7 +43,7 @@ class LangevinSampler(Sampler):
     ``energy_drop``, the mean energy at ``x0`` minus that at the last step's start
     (already computed, so it costs no extra pass through the energy net).
 
-    Example:
+    Examples:
         >>> sampler = LangevinSampler(step_size=0.1, n_steps=50)
         >>> result = sampler(lambda x: 0.5 * (x**2).sum(dim=1), torch.ones(4, 2))
         >>> bool(result.x.abs().max() < 1.0)

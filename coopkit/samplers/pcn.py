@@ -50,7 +50,7 @@ class PCNSampler(Sampler):
     Stats: ``step_size``; ``acceptance_rate``, the fraction of accepted proposals over
     all chains and steps.
 
-    Example:
+    Examples:
         On the standard normal every proposal is accepted:
 
         >>> sampler = PCNSampler(step_size=0.5, n_steps=10)

@@ -138,7 +138,7 @@ is passed unchanged. Pass what turns the sampler into a sampler of ``exp(-E)`` (
 (each call would adapt anew). The whole check takes a few seconds on one CPU core for a
 sampler that costs one gradient per step.
 
-Example:
+Examples:
     >>> from coopkit.samplers import MALASampler
     >>> check_sampler_contract(MALASampler)
 """

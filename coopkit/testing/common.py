@@ -194,7 +194,7 @@ def jacobian_logdet(function: Callable[[Tensor], tuple[Tensor, Tensor]], x: Tens
     Jacobian that autograd computes, one sample at a time (``function`` maps a batch
     ``(1, *event)`` to ``(output, logdet)``, as a flow's ``forward`` and ``inverse`` do).
 
-    Example:
+    Examples:
         >>> from coopkit.flows import ActNorm
         >>> norm = ActNorm(2).double()
         >>> x = torch.randn(5, 2, dtype=torch.float64)

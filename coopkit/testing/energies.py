@@ -163,7 +163,7 @@ def check_energy(factory: PartFactory, event_shape: tuple[int, ...], **params: A
     Raises:
         AssertionError: naming the failed check and the likely fix.
 
-    Example:
+    Examples:
         >>> from coopkit.energies import MLPEnergy
         >>> check_energy(MLPEnergy, (3,), hidden_features=16)
     """

@@ -188,7 +188,7 @@ def check_flow(factory: PartFactory, event_shape: tuple[int, ...], **params: Any
     Raises:
         AssertionError: naming the failed check and the likely fix.
 
-    Example:
+    Examples:
         >>> from coopkit.flows import RealNVP
         >>> check_flow(RealNVP, (3,), n_layers=2, hidden_features=8)
     """

@@ -31,7 +31,7 @@ def check_plugin(distribution: str) -> None:
     Raises:
         AssertionError: naming the entry point and what is wrong with it.
 
-    Example:
+    Examples:
         >>> check_plugin("coopkit-hmc")
         >>> check_plugin("coopkit")
         Traceback (most recent call last):

@@ -29,7 +29,7 @@ class GatedSelfAttention(nn.Module):
         channels: ``c``, divisible by ``heads``.
         heads: number of attention heads.
 
-    Example:
+    Examples:
         >>> import torch
         >>> block = GatedSelfAttention(8, heads=2)
         >>> block(torch.randn(3, 8, 4, 4)).shape

@@ -22,7 +22,7 @@ def conditioner(
 ) -> nn.Sequential:
     """``(n, in_channels, h, w) -> (n, out_channels, h, w)``; the last layer starts at zero.
 
-    Example:
+    Examples:
         >>> import torch
         >>> net = conditioner(2, 6, hidden_channels=8, attention=True, attention_heads=2)
         >>> net(torch.randn(3, 2, 4, 4)).shape

@@ -34,7 +34,7 @@ from coopkit_flowpp.mixture import inverse_logit_mixture_cdf, logit_mixture_cdf
 def checkerboard_mask(height: int, width: int, parity: int) -> Tensor:
     """``(1, 1, height, width)``: 1 where ``row + column + parity`` is even.
 
-    Example:
+    Examples:
         >>> checkerboard_mask(2, 3, parity=1)[0, 0].tolist()
         [[0.0, 1.0, 0.0], [1.0, 0.0, 1.0]]
     """
@@ -46,7 +46,7 @@ def channel_mask(channels: int, parity: int) -> Tensor:
     """``(1, channels, 1, 1)``: 1 on the first ``channels // 2`` channels (parity 0) or
     on the others (parity 1).
 
-    Example:
+    Examples:
         >>> channel_mask(5, parity=1).flatten().tolist()
         [0.0, 0.0, 1.0, 1.0, 1.0]
     """
@@ -59,7 +59,7 @@ def alternating_masks(channels: int, height: int, width: int, n: int) -> list[Te
     in turn (only the kind that splits the image when the other cannot: one channel, or
     one pixel), each kind alternating its parity.
 
-    Example:
+    Examples:
         >>> [tuple(m.shape) for m in alternating_masks(4, 2, 2, 3)]
         [(1, 4, 1, 1), (1, 1, 2, 2), (1, 4, 1, 1)]
         >>> [m.flatten().tolist() for m in alternating_masks(1, 1, 2, 2)]
@@ -89,7 +89,7 @@ class MixtureCoupling(Transform):
         context_channels: channels of a ``context`` the conditioner also sees (e.g. the
             image being dequantised); ``forward`` and ``inverse`` then require it.
 
-    Example:
+    Examples:
         >>> coupling = MixtureCoupling(4, channel_mask(4, 0), hidden_channels=8, n_components=3)
         >>> x = torch.randn(2, 4, 3, 3)
         >>> y, logdet = coupling(x)

@@ -48,7 +48,7 @@ def _normal_log_density(eps: Tensor) -> Tensor:
 class UniformDequantizer(nn.Module):
     r""":math:`u \sim U[0, w)^D` added to ``(n, *event)`` lower edges; no parameters.
 
-    Example:
+    Examples:
         >>> dequantizer = UniformDequantizer(width=0.5)
         >>> x = torch.zeros(2, 1, 2, 2)
         >>> y, log_q = dequantizer.dequantize(x, torch.Generator().manual_seed(0))
@@ -98,7 +98,7 @@ class VariationalDequantizer(nn.Module):
         n_steps: coupling layers.
         n_components: mixture components per coupling.
 
-    Example:
+    Examples:
         >>> dequantizer = VariationalDequantizer((1, 4, 4), width=2 / 17, hidden_channels=8)
         >>> x = torch.zeros(3, 1, 4, 4)
         >>> y, log_q = dequantizer.dequantize(x, torch.Generator().manual_seed(0))

@@ -55,7 +55,7 @@ class FlowPlusPlus(MultiscaleFlow):
             ``dequantizer``) instead of uniform noise. Its parameters get gradients
             only from :meth:`elbo`, never from ``forward``.
 
-    Example:
+    Examples:
         >>> flow = FlowPlusPlus((1, 8, 8), hidden_channels=8)
         >>> x = torch.rand(4, 1, 8, 8) * 2 - 1
         >>> flow.initialize(x)
@@ -154,7 +154,7 @@ class FlowPlusPlus(MultiscaleFlow):
             generator: source of the dequantisation noise.
             n_samples: draws averaged per image.
 
-        Example:
+        Examples:
             >>> flow = FlowPlusPlus((1, 4, 4), hidden_channels=8, dequantize_width=2 / 17)
             >>> levels = torch.randint(0, 17, (3, 1, 4, 4))
             >>> bound = flow.elbo(levels * 2 / 17 - 1, torch.Generator().manual_seed(0))

@@ -56,7 +56,7 @@ def logit_mixture_cdf(
     Returns:
         Two tensors of shape ``S``.
 
-    Example:
+    Examples:
         >>> x = torch.tensor([-3.0, 0.0, 2.0])
         >>> zeros = torch.zeros(3, 4)
         >>> value, log_slope = logit_mixture_cdf(x, zeros, zeros, zeros)
@@ -109,7 +109,7 @@ def inverse_logit_mixture_cdf(
     Returns:
         ``x`` of shape ``S``.
 
-    Example:
+    Examples:
         >>> generator = torch.Generator().manual_seed(0)
         >>> params = torch.randn(3, 5, 4, generator=generator, dtype=torch.float64)
         >>> x = 10 * torch.randn(5, generator=generator, dtype=torch.float64)

@@ -28,7 +28,7 @@ class DualAveraging:
         step_size: the initial step size :math:`\varepsilon_0`.
         target_accept: the acceptance probability :math:`\delta` aimed for.
 
-    Example:
+    Examples:
         >>> adapt = DualAveraging(step_size=0.01, target_accept=0.65)
         >>> for _ in range(500):  # acceptance probability exp(-step) for this toy problem
         ...     step = adapt.update(math.exp(-adapt.step_size))
