@@ -20,6 +20,7 @@ from coopkit.inference import chunked, in_box
 from coopkit.persistence import load_estimator, save_estimator
 from coopkit.reconstruction import ReconstructionMixin
 from coopkit.streaming import training_data
+from coopkit.threads import uses_threads
 from coopkit.training import (
     EnergyRunner,
     TrainingDivergedError,
@@ -103,6 +104,9 @@ class CoopFlow(ReconstructionMixin, DensityMixin, TransformerMixin, BaseEstimato
         checkpoint_every: iterations between checkpoints.
         distributed: ``"auto"``: DistributedDataParallel when a process group is
             initialised (``docs/scaling.md``); ``"off"``.
+        n_threads: torch's intra-op threads while ``fit``, ``sample`` and the scoring and
+            reconstruction methods run, the caller's setting restored after (``None``:
+            torch's current setting); see :mod:`coopkit.threads`.
         random_state: seed of a private ``torch.Generator`` (torch's global seed is kept).
         verbose: show a progress bar.
 
@@ -181,6 +185,7 @@ class CoopFlow(ReconstructionMixin, DensityMixin, TransformerMixin, BaseEstimato
         checkpoint_dir: str | None = None,
         checkpoint_every: int = 100,
         distributed: str = "auto",
+        n_threads: int | None = None,
         random_state: Any = None,
         verbose: bool = False,
     ) -> None:
@@ -218,6 +223,7 @@ class CoopFlow(ReconstructionMixin, DensityMixin, TransformerMixin, BaseEstimato
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
         self.distributed = distributed
+        self.n_threads = n_threads
         self.random_state = random_state
         self.verbose = verbose
 
@@ -246,6 +252,7 @@ class CoopFlow(ReconstructionMixin, DensityMixin, TransformerMixin, BaseEstimato
             preset[key] = value
         return cls(**preset)
 
+    @uses_threads
     def fit(self, X: Any, y: None = None, *, resume: str | Path | None = None) -> CoopFlow:
         """Train the flow and the energy net cooperatively on ``X``.
 
@@ -355,6 +362,7 @@ class CoopFlow(ReconstructionMixin, DensityMixin, TransformerMixin, BaseEstimato
     def _to_data(self, V: torch.Tensor) -> np.ndarray:
         return self.scaler_.to_data(V.detach().cpu().double().numpy())
 
+    @uses_threads
     def sample(
         self, n_samples: int = 1, random_state: Any = None, *, revise: bool = True
     ) -> np.ndarray:
@@ -389,6 +397,7 @@ class CoopFlow(ReconstructionMixin, DensityMixin, TransformerMixin, BaseEstimato
             chunks.append(x)
         return self._to_data(torch.cat(chunks))
 
+    @uses_threads
     def flow_score_samples(self, X: Any) -> np.ndarray:
         """The flow's exact log-density ``log q_α(x)`` of each sample, in data units, ``(n,)``.
 
@@ -400,6 +409,7 @@ class CoopFlow(ReconstructionMixin, DensityMixin, TransformerMixin, BaseEstimato
             log_q = chunked(self.flow_.log_prob, V, self._chunk)
         return log_q.cpu().double().numpy() + self.scaler_.log_abs_det()
 
+    @uses_threads
     def score_samples(self, X: Any) -> np.ndarray:
         """The energy model's log-density ``-E_θ(x) - log Z`` of each sample, in data units.
 
@@ -449,6 +459,7 @@ class CoopFlow(ReconstructionMixin, DensityMixin, TransformerMixin, BaseEstimato
             "energy_se": self.log_partition_se_ * -scale,
         }
 
+    @uses_threads
     def transform(self, X: Any) -> np.ndarray:
         """The flow's latent codes ``z = g_α⁻¹(x)``, shaped like ``X``.
 
@@ -465,6 +476,7 @@ class CoopFlow(ReconstructionMixin, DensityMixin, TransformerMixin, BaseEstimato
             Z = chunked(lambda v: self.flow_(v)[0], V, self._chunk)
         return Z.cpu().double().numpy().reshape(len(V), *self.scaler_.input_shape)
 
+    @uses_threads
     def inverse_transform(self, Z: Any) -> np.ndarray:
         """Data ``x = g_α(z)`` of latent codes shaped like the training samples (no Langevin)."""
         check_is_fitted(self)

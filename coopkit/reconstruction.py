@@ -24,6 +24,7 @@ from coopkit.data import check_array, check_shape
 from coopkit.inference import Reconstruction, reconstruct
 from coopkit.samplers.base import Sampler
 from coopkit.samplers.langevin import LangevinSampler
+from coopkit.threads import uses_threads
 from coopkit.training import propose
 from coopkit.validation import BOOLEAN, check_arg, integer, number, options, seed_from
 
@@ -102,6 +103,7 @@ class ReconstructionMixin:
         fields = ("x0", "x", "initial_error", "error")
         return Reconstruction(*(torch.cat([getattr(p, f) for p in parts]) for f in fields))
 
+    @uses_threads
     def reconstruct(
         self,
         X: Any,
@@ -139,6 +141,7 @@ class ReconstructionMixin:
         recon = self._to_data(result.x)
         return (recon, result.error.cpu().double().numpy()) if return_error else recon
 
+    @uses_threads
     def inpaint(
         self,
         X: Any,
@@ -177,6 +180,7 @@ class ReconstructionMixin:
         completed = np.where(observed, np.asarray(X, dtype=np.float64), completed)
         return np.moveaxis(completed, 0, 1)
 
+    @uses_threads
     def interpolate(
         self,
         x_a: Any,

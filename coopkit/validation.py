@@ -85,7 +85,6 @@ MAPPING = Constraint("a dict of keyword arguments", lambda v: isinstance(v, Mapp
 PATH = Constraint("a folder path", lambda v: isinstance(v, (str, os.PathLike)))
 
 
-
 def _is_range(value: Any) -> bool:
     return (
         isinstance(value, (tuple, list))
@@ -130,6 +129,7 @@ PARAMETER_CONSTRAINTS: dict[str, Constraint] = {
     "checkpoint_dir": PATH | NONE,
     "checkpoint_every": integer(1),
     "distributed": options("auto", "off"),
+    "n_threads": integer(1) | NONE,
     "verbose": BOOLEAN,
 }
 

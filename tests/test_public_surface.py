@@ -136,6 +136,7 @@ CONSTRUCTOR_BAD: dict[str, list[Any]] = {
     "checkpoint_dir": [3, ["dir"]],
     "checkpoint_every": [0, None],
     "distributed": ["on", None],
+    "n_threads": [0, -1, 1.5, "two"],
     "random_state": ["seed", 1.5],
     "verbose": ["yes", 2],
 }
