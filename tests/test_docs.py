@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
-DOCTESTED_PAGES = ["guide/likelihood.md"]
+DOCTESTED_PAGES = ["guide/likelihood.md", "guide/troubleshooting.md"]
 
 
 @pytest.mark.parametrize("page", DOCTESTED_PAGES)
