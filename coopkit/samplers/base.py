@@ -108,6 +108,111 @@ def draw(
     return sample(shape, generator=generator, device=device).to(like.device, like.dtype)
 
 
+def scalar(value: float, like: Tensor) -> Tensor:
+    """``value`` as a 0-dim CPU tensor of ``like``'s dtype, for arithmetic with ``like``.
+
+    ``t * scalar(v, t)`` gives the same bits as ``t * v`` (either way ``v`` is rounded to
+    the dtype once), but a Python float is wrapped into a new tensor, with a copy, at every
+    operation: microseconds that add up over a sampler's steps on a small net.
+    """
+    return torch.tensor(value, dtype=like.dtype)
+
+
+Chains = tuple[Tensor, Tensor, Tensor]
+"""The states ``x`` ``(n, *event)`` of a batch of chains, their energies ``(n,)`` and
+the energies' gradients ``(n, *event)``."""
+
+
+class Metropolis:
+    """The accept/reject steps of a Metropolis-corrected sampler (MALA, HMC).
+
+    One instance serves one sampler call on chains like ``x`` ``(n, *event)``. No step
+    waits for the host: the constants are 0-dim tensors made once (a Python float would
+    be wrapped into a new tensor at every operation), and accepted proposals are counted
+    per chain on the device. Every quantity is computed by the textbook formula,
+    operation for operation, so the chains are the same bits as a plain loop would give;
+    the work is only arranged into fewer kernel launches, which is what a step costs
+    beyond its gradient on a small net.
+
+    Args:
+        x: the chains' states, for their number, device and dtype.
+        bounds: ``(low, high)``: proposals outside this box are rejected; or ``None``.
+        generator: source of the uniforms of the accept/reject steps.
+    """
+
+    def __init__(
+        self, x: Tensor, bounds: tuple[float, float] | None, generator: torch.Generator | None
+    ) -> None:
+        self.like = x[:0]
+        self.bounds = bounds
+        self.generator = generator
+        self.chain_shape = (x.shape[0],) + (1,) * (x.dim() - 1)
+        self.zero, self.half = scalar(0.0, x), scalar(0.5, x)
+        # torch.where would copy a CPU scalar to the chains' device at every call.
+        self.neg_inf = torch.full((), -math.inf, dtype=x.dtype, device=x.device)
+        self.accepted = torch.zeros(x.shape[0], dtype=torch.int64, device=x.device)
+
+    def decide(
+        self,
+        energies: tuple[Tensor, Tensor],
+        y: Tensor,
+        gap: tuple[Tensor, Tensor],
+        finite: Tensor,
+        energy_finite: Tensor,
+    ) -> tuple[Tensor, Tensor]:
+        """Accept or reject every chain's proposal ``y`` ``(n, *event)``.
+
+        With ``energies = (E(x), E(y))`` and ``gap = (a, b)``, both ``(n, *event)``, the
+        log acceptance ratio is ``E(x) - E(y) + (‖a‖² - ‖b‖²) / 2``; it counts as
+        ``-inf`` where it is NaN or the proposal is invalid: where ``energy_finite``
+        ``(n,)`` or an entry of ``finite`` ``(n, *event)`` is not finite, or ``y`` is out
+        of bounds. A chain accepts where ``log u < log α`` for a uniform ``u`` from the
+        generator.
+
+        Returns:
+            ``(accept, log_alpha)``, both ``(n,)``.
+        """
+        # v * 0 is 0 for a finite v and NaN otherwise: one kernel per tensor where
+        # torch.isfinite launches four; each coordinate out of bounds adds 1.
+        zero_or_nan = (energy_finite * self.zero).to(finite.dtype).view(self.chain_shape)
+        bad = finite * zero_or_nan
+        if self.bounds is not None:
+            bad = bad + (y.clamp(*self.bounds) != y)
+        # One reduction for both squared norms and the count of bad entries; each
+        # chain's sums are the same bits as they would be alone.
+        stacked = torch.stack((*gap, bad)).flatten(2)
+        a_squared, b_squared, n_bad = (stacked * stacked).sum(2).unbind()
+        log_alpha = energies[0] - energies[1] + self.half * (a_squared - b_squared)
+        log_alpha = torch.where(
+            n_bad == self.zero, log_alpha.nan_to_num(nan=-math.inf), self.neg_inf
+        )
+        u = draw(torch.rand, log_alpha.shape, self.like, self.generator)
+        return u.log() < log_alpha, log_alpha
+
+    def keep(self, accept: Tensor, proposed: Chains, current: Chains) -> Chains:
+        """Per chain, the ``proposed`` state where ``accept`` ``(n,)`` holds, else the
+        ``current`` one; accepted proposals are counted with :meth:`count`."""
+        keep = accept.view(self.chain_shape)
+        (y, e_y, grad_y), (x, e, grad) = proposed, current
+        return torch.where(keep, y, x), torch.where(accept, e_y, e), torch.where(keep, grad_y, grad)
+
+    def count(self, accept: Tensor) -> None:
+        """Add one sampling step's decisions ``accept`` ``(n,)`` to the tally."""
+        self.accepted += accept
+
+
+def mean_probability(log_alpha: Tensor) -> float:
+    """The mean over the chains of ``min(1, α)`` from ``log_alpha`` ``(n,)``: what a
+    warm-up adapts the step size by (a host sync, once per warm-up step)."""
+    return log_alpha.clamp(max=0).exp().mean().item()
+
+
+def to_host(*values: Tensor) -> list[float]:
+    """0-dim tensors as Python floats through one host sync (in float64, which holds
+    every float32 and integer count below 2**53 exactly)."""
+    return torch.stack([value.double() for value in values]).tolist()
+
+
 def check_step_size(step_size: float) -> float:
     """``step_size`` as a float; a ValueError unless it is positive and finite."""
     if not (step_size > 0 and math.isfinite(step_size)):

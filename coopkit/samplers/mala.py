@@ -36,7 +36,9 @@ import torch
 from torch import Tensor
 
 from coopkit.samplers.base import (
+    Chains,
     Energy,
+    Metropolis,
     Sampler,
     SampleResult,
     check_bounds,
@@ -45,14 +47,10 @@ from coopkit.samplers.base import (
     check_step_size,
     draw,
     evaluate,
+    mean_probability,
+    scalar,
+    to_host,
 )
-
-
-def _box_mask(x: Tensor, bounds: tuple[float, float] | None) -> Tensor:
-    """``(n,)`` mask of the chains whose state lies inside ``bounds`` (all ``True`` if none)."""
-    if bounds is None:
-        return torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
-    return ((x >= bounds[0]) & (x <= bounds[1])).flatten(1).all(dim=1)
 
 
 class MALASampler(Sampler):
@@ -109,44 +107,53 @@ class MALASampler(Sampler):
         differentiable: bool = False,
     ) -> SampleResult:
         x = x0.clamp(*self.bounds) if self.bounds is not None else x0
-        n = x.shape[0]
-        chain_shape = (n,) + (1,) * (x.dim() - 1)
-        x, e, grad = evaluate(energy, x, differentiable)
-        e_start = e.detach()
+        chains = evaluate(energy, x, differentiable)
+        e_start = chains[1].detach()
+        metropolis = Metropolis(x, self.bounds, generator)
         log_s = math.log(self.step_size)
-        accepted = x.new_zeros(())
-        grad_norm = x.new_zeros(())
-        for t in range(self.n_warmup + self.n_steps):
-            s = math.exp(log_s)
-            grad_norm = grad_norm + grad.detach().flatten(1).norm(dim=1).mean()
-            noise = draw(torch.randn, x.shape, x, generator)
-            y, e_y, grad_y = evaluate(energy, x - 0.5 * s**2 * grad + s * noise, differentiable)
-            with torch.no_grad():
-                back = (x - y + 0.5 * s**2 * grad_y) / s
-                log_q_ratio = 0.5 * (
-                    noise.flatten(1).square().sum(1) - back.flatten(1).square().sum(1)
-                )
-                log_alpha = e - e_y + log_q_ratio
-                valid = (
-                    torch.isfinite(e_y)
-                    & torch.isfinite(grad_y).flatten(1).all(dim=1)
-                    & _box_mask(y, self.bounds)
-                )
-                log_alpha = torch.where(valid, log_alpha.nan_to_num(nan=-math.inf), -math.inf)
-                u = draw(torch.rand, (n,), x, generator)
-                accept = u.log() < log_alpha
-            x = torch.where(accept.view(chain_shape), y, x)
-            e = torch.where(accept, e_y, e)
-            grad = torch.where(accept.view(chain_shape), grad_y, grad)
+        n_total = self.n_warmup + self.n_steps
+        norms = x.new_empty((n_total, x.shape[0]))  # ‖∇E‖ per chain at each step's start
+        for t in range(n_total):
+            if t <= self.n_warmup:  # the step size changes in the warm-up only
+                s = math.exp(log_s)
+                scales = scalar(0.5 * s**2, x), scalar(s, x)
+            torch.linalg.vector_norm(chains[2].detach().flatten(1), dim=1, out=norms[t])
+            chains, accept, log_alpha = self._step(
+                energy, chains, scales, metropolis, differentiable
+            )
             if t < self.n_warmup:
-                mean_prob = log_alpha.clamp(max=0).exp().mean().item()
+                mean_prob = mean_probability(log_alpha)
                 log_s += (t + 1) ** -0.6 * (mean_prob - self.target_accept)
             else:
-                accepted = accepted + accept.sum()
+                metropolis.count(accept)
+        # Per step, the mean over the chains; summed step by step, in the chains' dtype.
+        norm_sum = sum(norms.mean(dim=1).unbind(), norms.new_zeros(()))
+        accepted, norm_sum, drop = to_host(
+            metropolis.accepted.sum(), norm_sum, (e_start - chains[1].detach()).mean()
+        )
         stats = {
             "step_size": math.exp(log_s),
-            "acceptance_rate": accepted.item() / (n * self.n_steps),
-            "grad_norm": grad_norm.item() / (self.n_warmup + self.n_steps),
-            "energy_drop": (e_start - e.detach()).mean().item(),
+            "acceptance_rate": accepted / (x.shape[0] * self.n_steps),
+            "grad_norm": norm_sum / n_total,
+            "energy_drop": drop,
         }
-        return SampleResult(x, stats)
+        return SampleResult(chains[0], stats)
+
+    @staticmethod
+    def _step(
+        energy: Energy,
+        chains: Chains,
+        scales: tuple[Tensor, Tensor],
+        metropolis: Metropolis,
+        differentiable: bool,
+    ) -> tuple[Chains, Tensor, Tensor]:
+        """One MALA transition of ``chains`` with ``scales = (s²/2, s)``: the new chains,
+        the ``(n,)`` decisions and the log acceptance ratios they used."""
+        (x, e, grad), (c, s) = chains, scales
+        noise = draw(torch.randn, x.shape, x, metropolis.generator)
+        proposed = evaluate(energy, x - c * grad + s * noise, differentiable)
+        y, e_y, grad_y = proposed
+        with torch.no_grad():
+            back = (x - y + c * grad_y) / s
+            accept, log_alpha = metropolis.decide((e, e_y), y, (noise, back), grad_y, e_y)
+        return metropolis.keep(accept, proposed, chains), accept, log_alpha
