@@ -26,11 +26,11 @@ acceptance probability over the chains; sampling then uses the averaged step siz
 
 from __future__ import annotations
 
-import math
-
 import torch
 from coopkit.samplers.base import (
+    Chains,
     Energy,
+    Metropolis,
     Sampler,
     SampleResult,
     check_bounds,
@@ -39,14 +39,13 @@ from coopkit.samplers.base import (
     check_step_size,
     draw,
     evaluate,
+    mean_probability,
+    scalar,
+    to_host,
 )
 from torch import Tensor
 
 from coopkit_hmc.adaptation import DualAveraging
-
-
-def _all_finite(t: Tensor) -> Tensor:
-    return torch.isfinite(t).flatten(1).all(dim=1)
 
 
 class HMCSampler(Sampler):
@@ -97,16 +96,45 @@ class HMCSampler(Sampler):
         self.bounds = check_bounds(bounds)
 
     def _leapfrog(
-        self, energy: Energy, x: Tensor, grad: Tensor, p: Tensor, eps: float, differentiable: bool
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-        """End point ``(x, E, ∇E, p)`` of one trajectory and an ``(n,)`` all-finite mask."""
-        finite = torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
-        p = p - 0.5 * eps * grad
-        for step in range(self.n_leapfrog):
-            x, e, grad = evaluate(energy, x + eps * p, differentiable)
-            finite &= torch.isfinite(e) & _all_finite(grad)
-            p = p - (eps if step < self.n_leapfrog - 1 else 0.5 * eps) * grad
-        return x, e, grad, p, finite
+        self,
+        energy: Energy,
+        chains: Chains,
+        p: Tensor,
+        eps: tuple[Tensor, Tensor],
+        energies: Tensor,
+        differentiable: bool,
+    ) -> tuple[Chains, Tensor]:
+        """The end points ``(x, E, ∇E)`` and momenta of the trajectories from ``chains``
+        and momenta ``p``, with ``eps = (ε, ε/2)``; the energies along the way are
+        written into ``energies`` ``(n_leapfrog, n)``."""
+        (x, _, grad), (step, half_step) = chains, eps
+        p = p - half_step * grad
+        for k in range(self.n_leapfrog):
+            x, e, grad = evaluate(energy, x + step * p, differentiable)
+            energies[k] = e.detach()
+            p = p - (step if k < self.n_leapfrog - 1 else half_step) * grad
+        return (x, e, grad), p
+
+    def _step(
+        self,
+        energy: Energy,
+        chains: Chains,
+        eps: tuple[Tensor, Tensor],
+        metropolis: Metropolis,
+        energies: Tensor,
+        differentiable: bool,
+    ) -> tuple[Chains, Tensor, Tensor]:
+        """One HMC transition of ``chains``: the new chains, the ``(n,)`` decisions and the
+        log acceptance ratios they used. ``energies`` ``(n_leapfrog, n)`` is scratch room."""
+        p = draw(torch.randn, chains[0].shape, chains[0], metropolis.generator)
+        proposed, p_y = self._leapfrog(energy, chains, p, eps, energies, differentiable)
+        with torch.no_grad():
+            # A gradient that is not finite anywhere on the trajectory leaves p_y not
+            # finite, so checking p_y covers the gradients; the energies need their own.
+            trajectory = (energies * metropolis.zero).sum(0)
+            e, e_y = chains[1], proposed[1]
+            accept, log_alpha = metropolis.decide((e, e_y), proposed[0], (p, p_y), p_y, trajectory)
+        return metropolis.keep(accept, proposed, chains), accept, log_alpha
 
     def __call__(
         self,
@@ -117,40 +145,31 @@ class HMCSampler(Sampler):
         differentiable: bool = False,
     ) -> SampleResult:
         x = x0.clamp(*self.bounds) if self.bounds is not None else x0
-        n = x.shape[0]
-        chain_shape = (n,) + (1,) * (x.dim() - 1)
-        x, e, grad = evaluate(energy, x, differentiable)
-        e_start = e.detach()
+        chains = evaluate(energy, x, differentiable)
+        e_start = chains[1].detach()
+        metropolis = Metropolis(x, self.bounds, generator)
+        energies = e_start.new_empty((self.n_leapfrog, *e_start.shape))
         adaptation = DualAveraging(self.step_size, self.target_accept)
-        eps = self.step_size
-        accepted = x.new_zeros(())
+        step_size = self.step_size
         for t in range(self.n_warmup + self.n_steps):
-            p = draw(torch.randn, x.shape, x, generator)
-            y, e_y, grad_y, p_y, finite = self._leapfrog(energy, x, grad, p, eps, differentiable)
-            with torch.no_grad():
-                kinetic = 0.5 * (p.flatten(1).square().sum(1) - p_y.flatten(1).square().sum(1))
-                log_alpha = (e - e_y + kinetic).nan_to_num(nan=-math.inf)
-                valid = finite & _all_finite(p_y)
-                if self.bounds is not None:
-                    valid &= ((y >= self.bounds[0]) & (y <= self.bounds[1])).flatten(1).all(1)
-                log_alpha = torch.where(valid, log_alpha, -math.inf)
-                u = draw(torch.rand, (n,), x, generator)
-                accept = u.log() < log_alpha
-            x = torch.where(accept.view(chain_shape), y, x)
-            e = torch.where(accept, e_y, e)
-            grad = torch.where(accept.view(chain_shape), grad_y, grad)
+            if t <= self.n_warmup:  # the step size changes in the warm-up only
+                eps = scalar(step_size, x), scalar(0.5 * step_size, x)
+            chains, accept, log_alpha = self._step(
+                energy, chains, eps, metropolis, energies, differentiable
+            )
             if t < self.n_warmup:
-                adaptation.update(log_alpha.clamp(max=0).exp().mean().item())
+                adaptation.update(mean_probability(log_alpha))
                 last_warmup = t == self.n_warmup - 1
-                eps = adaptation.final_step_size if last_warmup else adaptation.step_size
+                step_size = adaptation.final_step_size if last_warmup else adaptation.step_size
             else:
-                accepted = accepted + accept.sum()
+                metropolis.count(accept)
+        accepted, drop = to_host(metropolis.accepted.sum(), (e_start - chains[1].detach()).mean())
         stats = {
-            "step_size": eps,
-            "acceptance_rate": accepted.item() / (n * self.n_steps),
-            "energy_drop": (e_start - e.detach()).mean().item(),
+            "step_size": step_size,
+            "acceptance_rate": accepted / (x.shape[0] * self.n_steps),
+            "energy_drop": drop,
         }
-        return SampleResult(x, stats)
+        return SampleResult(chains[0], stats)
 
 
 def hmc(**params: object) -> HMCSampler:
