@@ -25,6 +25,7 @@ from coopkit.samplers.base import (
     check_step_size,
     draw,
     evaluate,
+    scalar,
 )
 
 
@@ -77,6 +78,7 @@ class LangevinSampler(Sampler):
         differentiable: bool = False,
     ) -> SampleResult:
         s = self.step_size
+        drift, diffusion = scalar(-0.5 * s**2, x0), scalar(s * self.noise_scale, x0)
         x = x0
         first = last = None
         for _ in range(self.n_steps):
@@ -84,10 +86,10 @@ class LangevinSampler(Sampler):
             if first is None:
                 first = e.detach()
             last = e.detach()
-            delta = -0.5 * s**2 * grad
+            delta = drift * grad
             if self.noise_scale > 0:
                 noise = draw(torch.randn, x.shape, x, generator)
-                delta = delta + s * self.noise_scale * noise
+                delta = delta + diffusion * noise
             if self.max_change is not None:
                 delta = delta.clamp(-self.max_change, self.max_change)
             x = x + delta
