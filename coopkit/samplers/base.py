@@ -37,7 +37,7 @@ class Sampler:
     or HMC) rather than only approximately (unadjusted Langevin); the conformance
     checks of :mod:`coopkit.testing` choose their statistical tests by it.
 
-    Example:
+    Examples:
         A sampler that takes one plain gradient step (a sketch, not a valid MCMC move):
 
         >>> class GradientStep(Sampler):
@@ -74,7 +74,7 @@ def evaluate(energy: Energy, x: Tensor, differentiable: bool) -> tuple[Tensor, T
     on later states back-propagates through this step; an ``x`` that does not require
     grad starts a new leaf.
 
-    Example:
+    Examples:
         >>> x, e, grad = evaluate(lambda x: 0.5 * (x**2).sum(dim=1), torch.ones(2, 3), False)
         >>> e, grad[0], grad.requires_grad
         (tensor([1.5000, 1.5000]), tensor([1., 1., 1.]), False)
@@ -98,7 +98,7 @@ def draw(
     """``sample(shape)`` (``torch.randn``, ``torch.rand``) drawn on the generator's device,
     then moved to ``like``'s device and dtype: a CPU generator serves chains on a GPU.
 
-    Example:
+    Examples:
         >>> like = torch.zeros(1, dtype=torch.float64)
         >>> noise = draw(torch.randn, (2, 3), like, torch.Generator().manual_seed(0))
         >>> noise.shape, noise.dtype
@@ -223,7 +223,7 @@ def check_step_size(step_size: float) -> float:
 def check_count(name: str, value: int, least: int) -> int:
     """``value`` as an int; a ValueError naming ``name`` unless it is an integer >= ``least``.
 
-    Example:
+    Examples:
         >>> check_count("n_steps", 30.0, least=0)
         30
         >>> try:
@@ -250,7 +250,7 @@ def check_probability(name: str, value: float) -> float:
 def check_bounds(bounds: tuple[float, float] | None) -> tuple[float, float] | None:
     """``bounds`` as ``(low, high)`` floats, or ``None``; a ValueError unless low < high.
 
-    Example:
+    Examples:
         >>> check_bounds((-1, 1))
         (-1.0, 1.0)
     """

@@ -73,7 +73,7 @@ class MALASampler(Sampler):
     norm at the current states over all steps; ``energy_drop``, the mean energy at
     ``x0`` (after clamping into ``bounds``) minus that at the result.
 
-    Example:
+    Examples:
         >>> sampler = MALASampler(step_size=0.5, n_steps=200)
         >>> generator = torch.Generator().manual_seed(0)
         >>> x0 = torch.full((2000, 1), 3.0)

@@ -68,7 +68,7 @@ class HMCSampler(Sampler):
     transitions over chains and sampling transitions; ``energy_drop``, the mean energy
     at ``x0`` (after clamping into ``bounds``) minus that at the result.
 
-    Example:
+    Examples:
         >>> sampler = HMCSampler(step_size=0.3, n_leapfrog=5, n_steps=50)
         >>> generator = torch.Generator().manual_seed(0)
         >>> x0 = torch.full((2000, 1), 3.0)
