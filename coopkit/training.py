@@ -1,6 +1,6 @@
 r"""The cooperative training loop of CoopFlow, in plain PyTorch.
 
-One iteration on a data batch :math:`x_{1..m}` (DESIGN §1):
+One iteration on a data batch :math:`x_{1..m}` (:meth:`CoopTrainer.coop_step`):
 
 1. propose :math:`\hat{x} = g_\alpha(z)`, :math:`z \sim \mathcal{N}(0, I)` (no gradient);
 2. revise :math:`\hat{x}` with the sampler (``T`` Langevin steps toward
@@ -10,8 +10,10 @@ One iteration on a data batch :math:`x_{1..m}` (DESIGN §1):
 
 CoopFlow(Pre) first runs ``pretrain_iter`` maximum-likelihood steps of the flow on the
 data. Both optimisers are Adam with linear learning-rate warm-up; the flow's gradient
-norm is clipped. A non-finite loss stops the loop before any optimiser step with
-:class:`TrainingDivergedError`, so the weights stay those of the last good step.
+norm is clipped. An iteration either completes for both models or changes neither: both
+losses and gradient norms are checked before either optimiser steps, and a non-finite
+one stops the loop with :class:`TrainingDivergedError`, leaving the weights of the last
+completed iteration.
 This module never imports scikit-learn.
 """
 
@@ -34,16 +36,17 @@ Precision = Literal["float32", "bfloat16"]
 
 
 class TrainingDivergedError(RuntimeError):
-    """A loss or energy became NaN or infinite; the weights of the last good step are kept."""
+    """A loss, gradient or revised sample became NaN or infinite; neither model took that
+    iteration's step, so both keep the weights of the last completed iteration."""
 
     def __init__(self, iteration: int, quantity: str) -> None:
         self.iteration = iteration
         self.quantity = quantity
         super().__init__(
-            f"Training diverged at iteration {iteration}: {quantity} is not finite. The model "
-            "keeps the weights of the last good iteration. Likely causes: a Langevin step_size "
-            "too large for the energy's gradients, or learning rates too high; lower them "
-            "(sampler_params={'step_size': ...}, energy_lr, flow_lr) and fit again."
+            f"Training diverged at iteration {iteration}: {quantity} is not finite. Both models "
+            "keep the weights of the last completed iteration. Likely causes: a Langevin "
+            "step_size too large for the energy's gradients, or learning rates too high; lower "
+            "them (sampler_params={'step_size': ...}, energy_lr, flow_lr) and fit again."
         )
 
 
@@ -258,11 +261,12 @@ class CoopTrainer:
     :meth:`load_state_dict` save and restore it, and :meth:`run` may be called again
     with a larger ``n_iter`` (warm start) with the same result as one longer run.
 
-    No optimiser step is taken with a non-finite loss or gradient, so the weights are
-    always those of the last good iteration. On such a failure :meth:`run` raises
-    :class:`TrainingDivergedError`, or with ``on_divergence="restore"`` halves the
-    sampler's step size and repeats the iteration (``restored`` in the history says
-    where), at most ``max_restores`` times.
+    An iteration either completes for both models or changes neither: no optimiser steps
+    until both models' losses and gradients (and the revised samples) are finite, so the
+    weights are always those of the last completed iteration. On a failure :meth:`run`
+    raises :class:`TrainingDivergedError`, or with ``on_divergence="restore"`` halves the
+    sampler's step size and repeats the iteration on the same batch (``restored`` in the
+    history says where), at most ``max_restores`` times.
 
     Args:
         flow: the normalizing flow ``g_α``; data-dependent initialisation on the first batch.
@@ -464,11 +468,13 @@ class CoopTrainer:
         self._conclude(checked, steps, {"flow_nll": nll}, "pretrain")
 
     def coop_step(self, batch: Tensor) -> None:
-        """One cooperative iteration (steps 1-4 of the module docstring).
+        """One cooperative iteration (steps 1-4 of the module docstring), all or nothing.
 
-        Scalars cross from the device twice: the energy's loss and gradient norm before
-        its step (the flow must not see the samples of a diverged energy: image flows
-        refuse non-finite pixels), then the flow's with the whole history row."""
+        Both models' gradients are computed before either steps (the flow's loss does
+        not depend on the energy's weights), so a non-finite value anywhere leaves both
+        unchanged. Scalars cross from the device twice: the energy's loss and gradient
+        norm and the revised samples' finiteness first (the flow must not see non-finite
+        samples: image flows refuse them), then the flow's with the whole history row."""
         x_data = self._dequantize(batch)
         proposal, revised, stats = revise_proposals(
             self.flow,
@@ -484,16 +490,19 @@ class CoopTrainer:
         loss = energy_data - energy_revised
         if self.config.energy_l2 > 0:
             loss = loss + self.config.energy_l2 * energies.square().mean()
-        grad_norm = self._gradients(loss, self.energy_optimizer, None)
-        checked = {"energy": loss, "gradient of energy": grad_norm}
+        checked = {
+            "energy": loss,
+            "gradient of energy": self._gradients(loss, self.energy_optimizer, None),
+            "revised samples": torch.where(torch.isfinite(revised).all(), 0.0, math.nan),
+        }
         steps = [(self.energy_optimizer, self.energy_scheduler)]
         row: dict[str, Tensor | float] = {}
         if self.config.proposal == "flow":
-            self._conclude(checked, steps, None)
+            self._conclude(checked, [], None)
             nll = -self.flow_loss(self._flow_target(x_data, revised)).mean()
             grad_norm = self._gradients(nll, self.flow_optimizer, self.config.flow_grad_clip)
             checked = {"flow_nll": nll, "gradient of flow_nll": grad_norm}
-            steps = [(self.flow_optimizer, self.flow_scheduler)]
+            steps.append((self.flow_optimizer, self.flow_scheduler))
             row["flow_nll"] = nll
         row["energy_data"] = energy_data
         row["energy_revised"] = energy_revised
@@ -535,8 +544,10 @@ class CoopTrainer:
         units, on the training device), until ``pretrain_iter + n_iter`` in all."""
         total = self.config.pretrain_iter + self.config.n_iter
         self.restored_now = False
+        batch: Tensor | None = None
         while self.iteration < total:
-            batch = self._next_batch(data)
+            if batch is None:
+                batch = self._next_batch(data)
             try:
                 if self.iteration < self.config.pretrain_iter:
                     self.pretrain_step(batch)
@@ -549,6 +560,7 @@ class CoopTrainer:
                 self.sampler.step_size /= 2
                 self.restored_now = True
                 continue
+            batch = None
             self.restored_now = False
             self.iteration += 1
             if callback is not None:

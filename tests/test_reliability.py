@@ -12,6 +12,9 @@ from coopkit import CoopFlow, TrainingDivergedError
 from coopkit.datasets import eight_gaussians
 from coopkit.energies import MLPEnergy
 from coopkit.persistence import CHECKPOINT_NAME
+from coopkit.samplers import LangevinSampler
+from coopkit.samplers.base import Sampler
+from coopkit.training import CoopTrainer
 
 X = eight_gaussians(128, 0)
 # The paper's loop on a table (Langevin in data space, constant rates after the warm-up),
@@ -211,3 +214,56 @@ def test_sparse_input_is_refused() -> None:
 
     with pytest.raises(TypeError, match="Sparse input is not supported"):
         CoopFlow(**FAST).fit(sparse.csr_matrix(X))
+
+
+def test_a_diverged_flow_step_leaves_the_energy_unchanged_too() -> None:
+    """The flow's loss diverges (a huge flow rate): the energy must not have taken that
+    iteration's step either, so both models equal a clean fit of the completed iterations."""
+    model = CoopFlow(energy=plain, **{**FAST, "flow_lr": 1e4})
+    with pytest.raises(TrainingDivergedError, match="flow_nll"):
+        model.fit(X)
+    done = model.n_iter_
+    assert done >= 1
+    reference = CoopFlow(energy=plain, **{**FAST, "flow_lr": 1e4, "n_iter": done}).fit(X)
+    assert_same_weights(model, reference)
+
+
+class NaNSampler(Sampler):
+    """Langevin that returns NaN chains on its ``fault_at``-th call."""
+
+    def __init__(self, fault_at: int) -> None:
+        self.inner = LangevinSampler(step_size=0.3, n_steps=2, bounds=(-5.0, 5.0))
+        self.step_size, self.fault_at, self.calls = 0.3, fault_at, 0
+
+    def __call__(self, energy, x0, *, generator=None, differentiable=False):
+        self.calls += 1
+        self.inner.step_size = self.step_size
+        result = self.inner(energy, x0, generator=generator, differentiable=differentiable)
+        if self.calls == self.fault_at:
+            result.x = result.x * float("nan")
+        return result
+
+
+def test_a_diverged_sampler_changes_neither_model() -> None:
+    settings = {**FAST, "energy": plain, "sampler_params": None}
+    model = CoopFlow(**{**settings, "sampler": NaNSampler(4)})
+    with pytest.raises(TrainingDivergedError, match="iteration 3"):
+        model.fit(X)
+    reference = CoopFlow(**{**settings, "sampler": NaNSampler(0), "n_iter": 3}).fit(X)
+    assert_same_weights(model, reference)
+
+
+def test_restore_repeats_the_same_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    batches: list[torch.Tensor] = []
+    next_batch = CoopTrainer._next_batch
+
+    def recording(self: CoopTrainer, data: torch.Tensor) -> torch.Tensor:
+        batches.append(next_batch(self, data))
+        return batches[-1]
+
+    monkeypatch.setattr(CoopTrainer, "_next_batch", recording)
+    model = CoopFlow(
+        energy=faulty(5 * CALLS_PER_ITERATION + 1), on_divergence="restore", **FAST
+    ).fit(X)
+    assert model.history_["restored"][5] == 1.0
+    assert len(batches) == model.n_iter_ == 8
