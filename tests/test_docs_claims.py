@@ -14,6 +14,7 @@ from coopkit.cli import main
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 
+
 def test_cli_guide_shows_the_unknown_flow_error_as_printed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
