@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,9 +15,10 @@ from torch import nn
 from coopkit import presets
 from coopkit.data import check_array, check_shape
 from coopkit.fitting import estimate_log_partition, prepare_trainer, run_trainer
-from coopkit.inference import chunked, in_box
+from coopkit.inference import chunked
 from coopkit.persistence import load_estimator, save_estimator
 from coopkit.reconstruction import ReconstructionMixin
+from coopkit.scoring import DensityScoresMixin
 from coopkit.streaming import training_data
 from coopkit.threads import uses_threads
 from coopkit.training import (
@@ -45,7 +45,9 @@ from coopkit.validation import (
 _CHUNK = (256, 1024)
 
 
-class CoopFlow(ReconstructionMixin, DensityMixin, TransformerMixin, BaseEstimator):
+class CoopFlow(
+    DensityScoresMixin, ReconstructionMixin, DensityMixin, TransformerMixin, BaseEstimator
+):
     """CoopFlow: a normalizing flow and a short-run Langevin flow learning an EBM together.
 
     The flow ``g_α`` proposes samples; ``T`` steps of Langevin dynamics on the energy
@@ -396,68 +398,6 @@ class CoopFlow(ReconstructionMixin, DensityMixin, TransformerMixin, BaseEstimato
                 x = decode(self.flow_, starts, base)
             chunks.append(x)
         return self._to_data(torch.cat(chunks))
-
-    @uses_threads
-    def flow_score_samples(self, X: Any) -> np.ndarray:
-        """The flow's exact log-density ``log q_α(x)`` of each sample, in data units, ``(n,)``.
-
-        Integer-valued images are scored at the centre of each level's dequantisation
-        interval (width 1 in data units, so this approximates the level's log-probability).
-        """
-        V = self._to_model(X)
-        with torch.no_grad():
-            log_q = chunked(self.flow_.log_prob, V, self._chunk)
-        return log_q.cpu().double().numpy() + self.scaler_.log_abs_det()
-
-    @uses_threads
-    def score_samples(self, X: Any) -> np.ndarray:
-        """The energy model's log-density ``-E_θ(x) - log Z`` of each sample, in data units.
-
-        The energy model's support is the box its chains are kept in (``[-1, 1]`` for
-        images in model units; the training data's range plus one standard deviation
-        for tables): samples outside it score ``-inf``. ``log Z`` is
-        :attr:`log_partition_`, estimated after ``fit`` by importance sampling from the
-        flow (standard error :attr:`log_partition_se_`). The flow's own exact
-        log-density is :meth:`flow_score_samples`. Returns ``(n,)``.
-        """
-        V = self._to_model(X)
-        with torch.no_grad():
-            energies = chunked(self._model_energy(), V, self._chunk).double()
-        energies = energies.masked_fill(~in_box(V, self.scaler_.model_bounds), math.inf)
-        log_p = -energies.cpu().numpy() - self.log_partition_
-        return log_p + self.scaler_.log_abs_det()
-
-    def score(self, X: Any, y: None = None) -> float:
-        """Mean log-density of ``X`` under the energy model (see :meth:`score_samples`)."""
-        return float(np.mean(self.score_samples(X)))
-
-    def bits_per_dim(self, X: Any) -> dict[str, float]:
-        """Negative log-likelihood of integer-valued images ``X`` in bits per dimension
-        under the flow and under the energy model: ``-mean log p(x) / (D log 2)`` over
-        ``D`` pixel values, with densities of the dequantised data (each level an interval
-        of width 1) at the levels' centres. ``"energy_se"`` is :attr:`log_partition_se_`
-        in bits per dimension. (:meth:`score` stays one float for model selection.)
-
-        Returns:
-            ``{"flow": ..., "energy": ..., "energy_se": ...}``.
-
-        Raises:
-            ValueError: for tables or continuous-valued images, whose levels are unknown.
-        """
-        check_is_fitted(self)
-        if self.scaler_.kind != "image" or not self.scaler_.integer:
-            raise ValueError(
-                "bits_per_dim needs integer-valued images (levels such as 0..255), whose "
-                "dequantised density has a unit; this model was fitted on "
-                f"{'a table' if self.scaler_.kind == 'table' else 'continuous images'}. "
-                "Use score_samples for a log-density in data units."
-            )
-        scale = -1.0 / (math.prod(self.scaler_.input_shape) * math.log(2.0))
-        return {
-            "flow": float(np.mean(self.flow_score_samples(X))) * scale,
-            "energy": float(np.mean(self.score_samples(X))) * scale,
-            "energy_se": self.log_partition_se_ * -scale,
-        }
 
     @uses_threads
     def transform(self, X: Any) -> np.ndarray:
