@@ -4,7 +4,7 @@ On a CPU shared with other busy processes, torch's intra-op threads make a run s
 times slower than one thread does: every operation waits for the thread that lost its
 core. ``CoopFlow(n_threads=...)`` sets the number of threads for ``fit`` and the
 sampling and scoring methods (as scikit-learn's ``n_jobs`` does for its estimators) and
-gives the caller's setting back afterwards; ``docs/guide/tuning.md`` has the measurements.
+gives the caller's setting back afterwards; ``docs/scaling.md`` has the measurements.
 """
 
 from __future__ import annotations
