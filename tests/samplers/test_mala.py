@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import Tensor
 
-from coopkit.samplers.base import Energy, SampleResult
+from coopkit.samplers.base import Energy, SampleResult, evaluate
 from coopkit.samplers.langevin import LangevinSampler
 from coopkit.samplers.mala import MALASampler
 
@@ -180,13 +180,6 @@ def walled_quartic(x: Tensor) -> Tensor:
     return torch.where(x.flatten(1)[:, 0] > 1, torch.full_like(e, -math.inf), e)
 
 
-def value_and_grad(energy: Energy, x: Tensor) -> tuple[Tensor, Tensor]:
-    x = x.detach().requires_grad_(True)
-    e = energy(x)
-    (grad,) = torch.autograd.grad(e.sum(), x)
-    return e.detach(), grad
-
-
 def reference_mala(
     sampler: MALASampler, energy: Energy, x0: Tensor, seed: int
 ) -> tuple[Tensor, float, float]:
@@ -199,7 +192,7 @@ def reference_mala(
     generator = torch.Generator().manual_seed(seed)
     low, high = sampler.bounds or (-math.inf, math.inf)
     rows = [row[None].clamp(low, high) for row in x0]
-    chains = [(row, *value_and_grad(energy, row)) for row in rows]
+    chains = [(row, *evaluate(energy, row, False)[1:]) for row in rows]
     log_s, accepted = math.log(sampler.step_size), 0
     for t in range(sampler.n_warmup + sampler.n_steps):
         s = math.exp(log_s)
@@ -208,7 +201,7 @@ def reference_mala(
         log_alphas = []
         for i, (x, e, grad) in enumerate(chains):
             y = x - 0.5 * s**2 * grad + s * noise[i : i + 1]
-            e_y, grad_y = value_and_grad(energy, y)
+            e_y, grad_y = evaluate(energy, y, False)[1:]
             back = (x - y + 0.5 * s**2 * grad_y) / s
             log_alpha = e - e_y + 0.5 * (noise[i].square().sum() - back.square().sum())
             log_alpha = log_alpha.nan_to_num(nan=-math.inf)

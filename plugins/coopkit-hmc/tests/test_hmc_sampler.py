@@ -4,7 +4,7 @@ import math
 
 import pytest
 import torch
-from coopkit.samplers.base import Energy, SampleResult
+from coopkit.samplers.base import Energy, SampleResult, evaluate
 from coopkit.samplers.mala import MALASampler
 from coopkit.testing import check_sampler
 from torch import Tensor
@@ -145,13 +145,6 @@ def walled_quartic(x: Tensor) -> Tensor:
     return torch.where(x.flatten(1)[:, 0] > 1, torch.full_like(e, math.inf), e)
 
 
-def value_and_grad(energy: Energy, x: Tensor) -> tuple[Tensor, Tensor]:
-    x = x.detach().requires_grad_(True)
-    e = energy(x)
-    (grad,) = torch.autograd.grad(e.sum(), x)
-    return e.detach(), grad
-
-
 def reference_trajectory(
     sampler: HMCSampler, energy: Energy, x: Tensor, grad: Tensor, p: Tensor, eps: float
 ) -> tuple[Tensor, Tensor, Tensor, Tensor, bool]:
@@ -160,7 +153,7 @@ def reference_trajectory(
     p = p - 0.5 * eps * grad
     for step in range(sampler.n_leapfrog):
         x = x + eps * p
-        e, grad = value_and_grad(energy, x)
+        e, grad = evaluate(energy, x, False)[1:]
         finite = finite and bool(e.isfinite().all() and grad.isfinite().all())
         p = p - (eps if step < sampler.n_leapfrog - 1 else 0.5 * eps) * grad
     return x, e, grad, p, finite and bool(p.isfinite().all())
@@ -178,7 +171,7 @@ def reference_hmc(
     generator = torch.Generator().manual_seed(seed)
     low, high = sampler.bounds or (-math.inf, math.inf)
     rows = [row[None].clamp(low, high) for row in x0]
-    chains = [(row, *value_and_grad(energy, row)) for row in rows]
+    chains = [(row, *evaluate(energy, row, False)[1:]) for row in rows]
     adaptation = DualAveraging(sampler.step_size, sampler.target_accept)
     eps, accepted = sampler.step_size, 0
     for t in range(sampler.n_warmup + sampler.n_steps):
