@@ -17,10 +17,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.utils.validation import check_is_fitted
 
 from coopkit import defaults
-from coopkit.data import check_array, check_shape
 from coopkit.inference import Reconstruction, reconstruct
 from coopkit.samplers.base import Sampler
 from coopkit.samplers.langevin import LangevinSampler
@@ -64,12 +62,10 @@ class ReconstructionMixin:
             **{**params, **defaults.RECONSTRUCTION_LANGEVIN}, bounds=self.scaler_.model_bounds
         )
 
-    def _one_sample(self, x: Any, name: str) -> np.ndarray:
-        """``x``, one sample shaped like a training sample, as a batch of one."""
-        check_is_fitted(self)
-        batch = check_array(np.asarray(x)[None] if np.ndim(x) else x, name=name)
-        check_shape(batch, self.scaler_, name=name)
-        return batch.astype(np.float64)
+    def _one_sample(self, x: Any, name: str) -> torch.Tensor:
+        """``x``, one sample shaped like a training sample, in model units as a batch of
+        one (checked by :meth:`_to_model` under the name ``name``)."""
+        return self._to_model(np.asarray(x)[None], name)
 
     def _reconstruct(
         self,
@@ -201,11 +197,9 @@ class ReconstructionMixin:
             ``(n_points, *sample_shape)`` array.
         """
         check_arg("n_points", n_points, integer(2))
-        ends = np.concatenate([self._one_sample(x_a, "x_a"), self._one_sample(x_b, "x_b")])
+        ends = torch.cat([self._one_sample(x_a, "x_a"), self._one_sample(x_b, "x_b")])
         seed = seed_from(random_state)
-        result = self._reconstruct(
-            self._to_model(ends), self._to_model(ends), None, n_iter, lr, seed
-        )
+        result = self._reconstruct(ends, ends, None, n_iter, lr, seed)
         with torch.no_grad():
             z = self.flow_(result.x0)[0]
             t = torch.linspace(0, 1, n_points, device=z.device).view(-1, *([1] * (z.dim() - 1)))

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import torch
 
-from coopkit.validation import check_arg, integer
+from coopkit.validation import PARAMETER_CONSTRAINTS, check_arg
 
 
 @contextmanager
@@ -31,10 +31,10 @@ def torch_threads(n_threads: int | None) -> Iterator[None]:
         >>> torch.get_num_threads() == before
         True
     """
+    check_arg("n_threads", n_threads, PARAMETER_CONSTRAINTS["n_threads"])
     if n_threads is None:
         yield
         return
-    check_arg("n_threads", n_threads, integer(1))
     previous = torch.get_num_threads()
     torch.set_num_threads(n_threads)
     try:
