@@ -30,5 +30,8 @@ def register_flows(register: Register) -> None:
         description="multiscale Glow for images in [-1, 1] (ActNorm, LU 1x1 conv, affine coupling)",
     )
     register(
-        "nsf", NSF, description="rational-quadratic spline coupling flow, linear tails (tables)"
+        "nsf",
+        NSF,
+        description="rational-quadratic spline coupling flow, linear tails (tables; images "
+        "through the logit map, flattened)",
     )

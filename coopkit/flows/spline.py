@@ -1,4 +1,5 @@
-r"""Neural spline flow: rational-quadratic spline couplings for tables (Durkan et al., 2019).
+r"""Neural spline flow: rational-quadratic spline couplings for tables and small images
+(Durkan et al., 2019).
 
 A monotone rational-quadratic spline maps :math:`[-B, B]` onto itself through
 :math:`K` bins with knots :math:`(x_k, y_k)`, :math:`x_0 = y_0 = -B`,
@@ -24,6 +25,20 @@ log-determinant (zero from the tails). The inverse solves, per bin, the quadrati
           c = -s_k (y - y_k), \quad \delta_k = d_{k+1} + d_k - 2 s_k,
 
 through the cancellation-free root :math:`\xi = 2c / (-b - \sqrt{b^2 - 4ac})`.
+
+On images ``(c, h, w)`` in [-1, 1] the flow first applies the exact logit map of the
+image flows (:class:`~coopkit.flows.glow.Logit`), then the couplings on the
+:math:`chw` flattened pixels: every pixel conditions every other, which on 8x8 to 16x16
+greyscale images learns faster than a convolutional Glow of the same budget
+(``docs/guide/tuning.md``).
+
+References:
+    Durkan, Bekasov, Murray & Papamakarios, "Neural Spline Flows", NeurIPS 2019.
+    https://arxiv.org/abs/1906.04032
+
+    Xie, Zhu, Li & Li, "A Tale of Two Flows: Cooperative Learning of Langevin Flow and
+    Normalizing Flow Toward Energy-Based Model", ICLR 2022.
+    https://arxiv.org/abs/2205.06924
 """
 
 from __future__ import annotations
@@ -36,6 +51,7 @@ from torch import Tensor
 
 from coopkit.flows.base import ActNorm, Chain, Flow, Transform
 from coopkit.flows.coupling import mlp
+from coopkit.flows.glow import Logit
 
 MIN_BIN_SIZE = 1e-3
 MIN_DERIVATIVE = 1e-3
@@ -186,14 +202,17 @@ class SplineCoupling(Transform):
 
 
 class NSF(Flow):
-    """Neural spline flow for tables: ActNorm, then ``n_layers`` spline couplings with
-    alternating masks, each followed by an ActNorm. Input ``(n, features)``.
+    """Neural spline flow: ActNorm, then ``n_layers`` spline couplings with alternating
+    masks, each followed by an ActNorm. Input ``(n, features)``, or images
+    ``(n, c, h, w)`` in [-1, 1], which pass the :class:`~coopkit.flows.glow.Logit` map
+    and are flattened to ``(n, c*h*w)`` first.
 
-    Tables reach flows standardised, and the first ActNorm standardises them again,
-    so the default ``bound`` 5 covers the data; beyond it every layer is the identity.
+    Tables reach flows standardised, and the first ActNorm standardises them again
+    (for images: their logits), so the default ``bound`` 5 covers the data; beyond it
+    every layer is the identity.
 
     Args:
-        event_shape: ``(features,)``.
+        event_shape: ``(features,)`` or ``(c, h, w)``.
         n_layers: number of spline coupling layers.
         hidden_features: width of each conditioner MLP.
         n_hidden: hidden layers per conditioner.
@@ -210,6 +229,12 @@ class NSF(Flow):
         True
         >>> torch.allclose(flow.inverse(z)[0], far)
         True
+        >>> images = NSF((1, 4, 4), hidden_features=16)
+        >>> pixels = torch.rand(8, 1, 4, 4) * 2 - 1
+        >>> images.initialize(pixels)
+        >>> z, logdet = images(pixels)
+        >>> z.shape, torch.allclose(images.inverse(z)[0], pixels, atol=1e-5)
+        (torch.Size([8, 1, 4, 4]), True)
     """
 
     def __init__(
@@ -221,10 +246,10 @@ class NSF(Flow):
         n_bins: int = 8,
         bound: float = 5.0,
     ) -> None:
-        if len(event_shape) != 1:
+        if len(event_shape) not in (1, 3):
             raise ValueError(
-                f"nsf takes tables, event_shape (features,); got {tuple(event_shape)}. "
-                "Use an image flow such as 'glow' for images."
+                f"nsf takes tables, event_shape (features,), or images (c, h, w); got "
+                f"{tuple(event_shape)}."
             )
         for name, value in [("n_layers", n_layers), ("hidden_features", hidden_features)]:
             if value < 1:
@@ -238,7 +263,8 @@ class NSF(Flow):
         if not bound > 0:
             raise ValueError(f"bound must be positive; got {bound!r}.")
         super().__init__(event_shape)
-        (features,) = self.event_shape
+        features = math.prod(self.event_shape)
+        self.logit = Logit() if len(self.event_shape) == 3 else None
         layers: list[Transform] = [ActNorm(features)]
         for i in range(n_layers):
             mask = (torch.arange(features) + i) % 2 if features > 1 else torch.zeros(1)
@@ -249,16 +275,25 @@ class NSF(Flow):
         self.chain = Chain(layers)
 
     def _check(self, x: Tensor) -> None:
-        if x.dim() != 2 or tuple(x.shape[1:]) != self.event_shape:
+        if x.dim() != len(self.event_shape) + 1 or tuple(x.shape[1:]) != self.event_shape:
+            shape = ", ".join(str(s) for s in self.event_shape)
             raise ValueError(
-                f"nsf was built for tables of shape (n, {self.event_shape[0]}); got a batch of "
-                f"shape {tuple(x.shape)}. Build the flow with event_shape=(features,)."
+                f"nsf was built for batches of shape (n, {shape}); got a batch of shape "
+                f"{tuple(x.shape)}. Build the flow with the event_shape of the data."
             )
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         self._check(x)
-        return self.chain(x)
+        if self.logit is None:
+            return self.chain(x)
+        u, logit_logdet = self.logit(x)
+        z, logdet = self.chain(u.flatten(1))
+        return z.view_as(x), logit_logdet + logdet
 
     def inverse(self, z: Tensor) -> tuple[Tensor, Tensor]:
         self._check(z)
-        return self.chain.inverse(z)
+        if self.logit is None:
+            return self.chain.inverse(z)
+        u, logdet = self.chain.inverse(z.flatten(1))
+        x, logit_logdet = self.logit.inverse(u.view_as(z))
+        return x, logdet + logit_logdet
