@@ -24,7 +24,7 @@ from coopkit.data import Scaler
 from coopkit.flows.base import Flow
 from coopkit.samplers.base import Sampler
 from coopkit.training import TrainingConfig
-from coopkit.validation import InvalidParameterError
+from coopkit.validation import InvalidParameterError, plain
 
 if TYPE_CHECKING:
     from coopkit.estimator import CoopFlow
@@ -34,7 +34,7 @@ PARTS = ("flow", "energy", "sampler")
 
 def settings(model: CoopFlow, kind: str) -> dict[str, Any]:
     """The parameters that may be ``"auto"``, resolved for ``kind`` and checked."""
-    given = {name: getattr(model, name) for name in defaults.AUTO[kind]}
+    given = {name: plain(getattr(model, name)) for name in defaults.AUTO[kind]}
     return defaults.check(defaults.resolve(kind, given, model.proposal), model.proposal)
 
 
@@ -130,9 +130,11 @@ def batch_size_for(batch_size: int, n_samples: int) -> int:
 
 
 def training_config(model: CoopFlow, scaler: Scaler, seed: int, n_samples: int) -> TrainingConfig:
-    """The training loop's configuration from the estimator's parameters."""
+    """The training loop's configuration from the estimator's parameters, numpy scalars
+    as Python numbers (so that, e.g., a step size adapted toward a ``np.float32``
+    ``target_revision`` stays a ``float``)."""
     resolved = settings(model, scaler.kind)
-    return TrainingConfig(
+    config = dict(
         n_iter=model.n_iter,
         batch_size=batch_size_for(model.batch_size, n_samples),
         flow_lr=resolved["flow_lr"],
@@ -154,3 +156,4 @@ def training_config(model: CoopFlow, scaler: Scaler, seed: int, n_samples: int) 
         on_divergence=model.on_divergence,
         data_seed=seed,
     )
+    return TrainingConfig(**{name: plain(value) for name, value in config.items()})

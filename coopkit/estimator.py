@@ -110,7 +110,9 @@ class CoopFlow(
             reconstruction methods run, the caller's setting restored after (``None``:
             torch's current setting); see :mod:`coopkit.threads`.
         random_state: seed of a private ``torch.Generator`` (torch's global seed is kept).
-        verbose: show a progress bar.
+        verbose: what ``fit`` reports, as in scikit-learn: 0 or ``False`` nothing; 1 or
+            ``True`` a progress bar; 2 also a line per checkpoint written, per iteration
+            repeated after a divergence, and for the ``log Z`` estimate.
 
     Attributes:
         settings_: the ``"auto"`` parameters as resolved for the data.
@@ -189,7 +191,7 @@ class CoopFlow(
         distributed: str = "auto",
         n_threads: int | None = None,
         random_state: Any = None,
-        verbose: bool = False,
+        verbose: int | bool = False,
     ) -> None:
         self.flow = flow
         self.energy = energy

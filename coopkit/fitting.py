@@ -77,14 +77,16 @@ def prepare_trainer(model: CoopFlow, X: TrainingData, resume: str | Path | None)
 
 
 def run_trainer(model: CoopFlow, trainer: CoopTrainer, data: torch.Tensor) -> None:
-    """Run ``trainer`` on ``data`` to its last iteration, showing a progress bar with
-    ``verbose`` and writing checkpoints with ``checkpoint_dir`` (on the main rank)."""
+    """Run ``trainer`` on ``data`` to its last iteration, writing checkpoints with
+    ``checkpoint_dir`` and reporting as ``verbose`` asks (on the main rank only): 1 (or
+    ``True``), a progress bar; 2 or more, also a line per checkpoint written and per
+    iteration repeated after a divergence (:func:`report`)."""
     callbacks: list[Callable[[CoopTrainer], None]] = []
+    level = verbosity(model.verbose, trainer)
     if model.checkpoint_dir is not None and trainer.world.is_main:
-        callbacks.append(partial(write_training_checkpoint, model))
+        callbacks.append(partial(write_training_checkpoint, model, level))
     total = trainer.config.pretrain_iter + trainer.config.n_iter
-    verbose = model.verbose and trainer.world.is_main
-    if verbose:
+    if level >= 1:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=total, initial=trainer.iteration, desc="CoopFlow", unit="it")
@@ -93,21 +95,39 @@ def run_trainer(model: CoopFlow, trainer: CoopTrainer, data: torch.Tensor) -> No
             bar.update(1)
             last = {k: v[-1] for k, v in t.history.items() if k in ("flow_nll", "revision")}
             bar.set_postfix({k: f"{v:.3g}" for k, v in last.items()}, refresh=False)
+            if level >= 2 and t.history["restored"][-1]:
+                report(
+                    f"iteration {t.iteration} diverged and was repeated with the sampler's "
+                    f"step_size halved to {t.sampler.step_size:.3g}"
+                )
 
-        callbacks.append(progress)
+        callbacks.insert(0, progress)
     try:
         trainer.run(data, lambda t: [callback(t) for callback in callbacks])
     finally:
-        if verbose:
+        if level >= 1:
             bar.close()
 
 
-def write_training_checkpoint(model: CoopFlow, trainer: CoopTrainer) -> None:
+def verbosity(verbose: bool | int, trainer: CoopTrainer) -> int:
+    """``verbose`` as a level (``True`` is 1), 0 on every rank but the main one."""
+    return int(verbose) if trainer.world.is_main else 0
+
+
+def report(line: str) -> None:
+    """Print one ``verbose >= 2`` line to standard output, above a progress bar if one is
+    showing (as scikit-learn's estimators print theirs)."""
+    from tqdm.auto import tqdm
+
+    tqdm.write(f"CoopFlow: {line}")
+
+
+def write_training_checkpoint(model: CoopFlow, level: int, trainer: CoopTrainer) -> None:
     """Write the whole training state to ``checkpoint_dir`` every ``checkpoint_every``
-    iterations and at the last one."""
+    iterations and at the last one; with ``level >= 2``, say so in a line."""
     total = trainer.config.pretrain_iter + trainer.config.n_iter
     if trainer.iteration % model.checkpoint_every == 0 or trainer.iteration == total:
-        write_checkpoint(
+        path = write_checkpoint(
             Path(model.checkpoint_dir) / CHECKPOINT_NAME,
             {
                 "scaler": scaler_to_dict(model.scaler_),
@@ -115,6 +135,8 @@ def write_training_checkpoint(model: CoopFlow, trainer: CoopTrainer) -> None:
                 "data": model._data_fingerprint,
             },
         )
+        if level >= 2:
+            report(f"checkpoint of iteration {trainer.iteration}/{total} written to {path}")
 
 
 def estimate_log_partition(model: CoopFlow) -> None:
@@ -125,7 +147,7 @@ def estimate_log_partition(model: CoopFlow) -> None:
         n_samples = 256 if model.log_partition == "ais" else 4096
     start = time.perf_counter()
     if model.log_partition == "ais":
-        n_temperatures = model.partition_temperatures
+        n_temperatures = int(model.partition_temperatures)
         sampler = build_part("sampler", model.partition_sampler, None, defaults={"n_steps": 1})
         betas = torch.linspace(0.0, 1.0, n_temperatures + 1, dtype=torch.float64)
         estimate = ais_log_partition(
@@ -156,3 +178,9 @@ def estimate_log_partition(model: CoopFlow) -> None:
         "n_temperatures": n_temperatures,
         "seconds": time.perf_counter() - start,
     }
+    if verbosity(model.verbose, model._trainer) >= 2:
+        info = model.log_partition_info_
+        report(
+            f"log Z = {estimate.log_z:.6g} ± {estimate.standard_error:.2g} "
+            f"({info['method']}, {info['n_samples']} samples, {info['seconds']:.2f} s)"
+        )

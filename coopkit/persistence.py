@@ -27,7 +27,7 @@ from coopkit.assembly import build_parts, part_specs, settings
 from coopkit.data import scaler_from_dict, scaler_to_dict
 from coopkit.files import atomic_path
 from coopkit.training import sampler_state
-from coopkit.validation import resolve_device
+from coopkit.validation import plain, resolve_device
 
 if TYPE_CHECKING:
     from coopkit.estimator import CoopFlow
@@ -72,7 +72,7 @@ def save_estimator(model: CoopFlow, path: str | Path) -> Path:
             "flow": {k: v.cpu() for k, v in model.flow_.state_dict().items()},
             "energy": {k: v.cpu() for k, v in model.energy_.state_dict().items()},
             "sampler": sampler_state(model.sampler_),
-            "fitted": {name: getattr(model, name) for name in SAVED_ATTRIBUTES},
+            "fitted": plain({name: getattr(model, name) for name in SAVED_ATTRIBUTES}),
         },
     )
 
@@ -119,20 +119,28 @@ def load_estimator(cls: type[CoopFlow], path: str | Path, device: str | None) ->
 
 
 def to_json(params: dict[str, Any]) -> str:
-    """The estimator's parameters as JSON; a clear error for what JSON cannot hold.
+    """The estimator's parameters as JSON, numpy scalars (as a grid search leaves them)
+    as the Python numbers they hold; a clear error for what JSON cannot hold.
 
     Examples:
-        >>> to_json({"n_iter": 5, "flow": "glow", "flow_params": None})
+        >>> to_json({"n_iter": np.int64(5), "flow": "glow", "flow_params": None})
         '{"flow": "glow", "flow_params": null, "n_iter": 5}'
     """
     try:
-        return json.dumps(params, sort_keys=True)
+        return json.dumps(params, sort_keys=True, default=_numpy_scalar)
     except TypeError as exc:
         raise ValueError(
             f"The parameters cannot be saved as JSON ({exc}). Give flow, energy and sampler "
             "as registered names and parameters as plain values (numbers, strings, lists, "
             "dicts), or keep the model with pickle or joblib instead."
         ) from exc
+
+
+def _numpy_scalar(value: Any) -> Any:
+    """A numpy scalar as its Python value, for :func:`json.dumps`; a TypeError otherwise."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def _write(path: str | Path, format_name: str, payload: dict[str, Any]) -> Path:

@@ -80,6 +80,10 @@ def options(*values: str) -> Constraint:
 
 
 BOOLEAN = Constraint("True or False", lambda v: isinstance(v, (bool, np.bool_)))
+VERBOSE = Constraint(
+    "True, False or an integer >= 0",
+    lambda v: isinstance(v, (bool, np.bool_)) or (_is_integer(v) and v >= 0),
+)
 NONE = Constraint("None", lambda v: v is None)
 MAPPING = Constraint("a dict of keyword arguments", lambda v: isinstance(v, Mapping))
 PATH = Constraint("a folder path", lambda v: isinstance(v, (str, os.PathLike)))
@@ -130,8 +134,31 @@ PARAMETER_CONSTRAINTS: dict[str, Constraint] = {
     "checkpoint_every": integer(1),
     "distributed": options("auto", "off"),
     "n_threads": integer(1) | NONE,
-    "verbose": BOOLEAN,
+    "verbose": VERBOSE,
 }
+
+
+def plain(value: Any) -> Any:
+    """``value`` with numpy scalars (``np.int64(3)``, ``np.float32(0.1)``, ``np.True_``)
+    as the Python ``int``, ``float`` or ``bool`` they hold, inside tuples, lists and dicts
+    too.
+
+    scikit-learn's searches hand parameters over as numpy scalars (``np.arange``,
+    ``np.logspace`` grids); the table above accepts them, and ``fit`` turns them into
+    Python values once, so that JSON (``save``), ``settings_`` and the parts see the
+    types they were written for.
+
+    Examples:
+        >>> plain(np.int64(3)), plain((np.float32(0.5), 1)), plain("auto")
+        (3, (0.5, 1), 'auto')
+    """
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (tuple, list)):
+        return type(value)(plain(v) for v in value)
+    if isinstance(value, dict):
+        return {key: plain(v) for key, v in value.items()}
+    return value
 
 
 def check_params(params: Mapping[str, Any]) -> None:

@@ -138,7 +138,7 @@ CONSTRUCTOR_BAD: dict[str, list[Any]] = {
     "distributed": ["on", None],
     "n_threads": [0, -1, 1.5, "two"],
     "random_state": ["seed", 1.5],
-    "verbose": ["yes", 2],
+    "verbose": ["yes", -1, 1.5],
 }
 
 

@@ -35,7 +35,7 @@ def test_every_constructor_parameter_has_a_rule() -> None:
         ("batch_size", 0, "batch_size must be an integer >= 1; got 0."),
         ("n_iter", 2.0, "n_iter must be an integer >= 0; got 2.0."),
         ("warm_start", "yes", "warm_start must be True or False; got 'yes'."),
-        ("verbose", 1, "verbose must be True or False; got 1."),
+        ("verbose", -1, "verbose must be True, False or an integer >= 0; got -1."),
         ("flow_params", [1], "flow_params must be a dict of keyword arguments or None"),
         ("checkpoint_every", True, "checkpoint_every must be an integer >= 1; got True."),
         ("n_partition_samples", 1, "n_partition_samples must be 'auto' or an integer >= 2"),
