@@ -11,5 +11,5 @@ __all__ = ["ConvEnergy", "MLPEnergy"]
 
 @hookimpl
 def register_energies(register: Register) -> None:
-    register("mlp", MLPEnergy, description="MLP with swish activations (tables)")
+    register("mlp", MLPEnergy, description="MLP with swish activations (tables; images flattened)")
     register("conv", ConvEnergy, description="the paper's residual conv EBM (images)")

@@ -10,7 +10,10 @@ For an input :math:`x` of shape ``(c, s, s)`` with :math:`s = 4 \cdot 2^k`,
 with :math:`\phi` the swish (SiLU), :math:`W_0`, :math:`W_{i,\cdot}` and the skip
 :math:`V_i` 3x3 convolutions (:math:`W_{i,1}` keeps the width, :math:`W_{i,2}` and
 :math:`V_i` change it), pool a 2x2 average pooling and :math:`U` a 4x4 convolution to
-100 outputs over the final 4x4 map. Block :math:`i` maps :math:`\min(2^i, 8)\,n_f` to
+100 outputs over the final 4x4 map (with ``octaves=L``, :math:`x` is first replaced
+by its :class:`~coopkit.energies.features.OctaveFeatures`, :math:`2L` more channels per
+channel, so the first convolution can see sharp functions of each pixel's value).
+Block :math:`i` maps :math:`\min(2^i, 8)\,n_f` to
 :math:`\min(2^{i+1}, 8)\,n_f` channels, so at 32x32 the widths are
 :math:`n_f \to 2n_f \to 4n_f \to 8n_f` as in CoopFlow (Xie et al., 2022), which uses
 :math:`n_f = 128` there: 17,129,444 parameters for 3 channels, the paper's 17.1M. No
@@ -30,6 +33,8 @@ import itertools
 
 import torch  # noqa: F401  (doctest namespace)
 from torch import Tensor, nn
+
+from coopkit.energies.features import OctaveFeatures
 
 MAX_WIDTH_FACTOR = 8
 
@@ -76,7 +81,7 @@ def n_blocks(size: int) -> int:
 
 
 class ConvEnergy(nn.Module):
-    """Energy ``(n,)`` of ``(n, c, h, w)`` images; lower means more likely.
+    r"""Energy ``(n,)`` of ``(n, c, h, w)`` images; lower means more likely.
 
     Args:
         event_shape: ``(c, h, w)`` with ``h == w == 4 * 2**k``; depth is ``k`` blocks
@@ -84,6 +89,8 @@ class ConvEnergy(nn.Module):
         n_f: width of the first layer. The default 32 is fast on a CPU for 8x8 digits;
             the paper uses 128 at 32x32 (17,129,444 parameters for 3 channels).
         n_outputs: outputs of the final 4x4 convolution, summed to the energy.
+        octaves: ``L``, each pixel's value at :math:`2^i \pi`, ``i < L``, as extra input
+            channels (0: none).
 
     Examples:
         >>> energy = ConvEnergy((1, 8, 8))
@@ -91,7 +98,9 @@ class ConvEnergy(nn.Module):
         torch.Size([5])
     """
 
-    def __init__(self, event_shape: tuple[int, ...], n_f: int = 32, n_outputs: int = 100) -> None:
+    def __init__(
+        self, event_shape: tuple[int, ...], n_f: int = 32, n_outputs: int = 100, octaves: int = 0
+    ) -> None:
         super().__init__()
         if len(event_shape) != 3:
             raise ValueError(
@@ -108,7 +117,8 @@ class ConvEnergy(nn.Module):
         self.event_shape = (channels, height, width)
         widths = [n_f * min(2**i, MAX_WIDTH_FACTOR) for i in range(n_blocks(height) + 1)]
         self.net = nn.Sequential(
-            nn.Conv2d(channels, n_f, 3, padding=1),
+            *([OctaveFeatures(octaves)] if octaves else []),
+            nn.Conv2d(channels * (1 + 2 * octaves), n_f, 3, padding=1),
             nn.SiLU(),
             *(ResidualDown(c_in, c_out) for c_in, c_out in itertools.pairwise(widths)),
             nn.Conv2d(widths[-1], n_outputs, 4),

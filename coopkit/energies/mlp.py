@@ -15,7 +15,10 @@ entries :math:`\mathcal{N}(0, \sigma^2)`, :math:`\sigma` = ``fourier_scale`` (in
 standardised units the net sees). A plain MLP on a few input dimensions learns
 high-frequency functions very slowly (its spectral bias): on checkerboard it does not
 learn, in thousands of steps, the sharp log-density ratio between a flow and the data,
-which the sines and cosines let it express.
+which the sines and cosines let it express. ``octaves=L`` instead feeds it every
+coordinate at octave frequencies (:class:`~coopkit.energies.features.OctaveFeatures`):
+on images, flattened, each pixel's intensity gets the sharp edges that a flow's
+proposals smooth over.
 
 References:
     Xie, Zhu, Li & Li, "A Tale of Two Flows: Cooperative Learning of Langevin Flow and
@@ -30,12 +33,14 @@ from __future__ import annotations
 
 import math
 
-import torch
+import torch  # noqa: F401  (doctest namespace)
 from torch import Tensor, nn
+
+from coopkit.energies.features import FourierFeatures, OctaveFeatures
 
 
 class MLPEnergy(nn.Module):
-    """Energy ``(n,)`` of ``(n, features)`` inputs; lower means more likely.
+    r"""Energy ``(n,)`` of ``(n, features)`` inputs; lower means more likely.
 
     Args:
         event_shape: ``(features,)``.
@@ -45,6 +50,8 @@ class MLPEnergy(nn.Module):
             drops the quadratic term.
         fourier_features: ``k``, the number of random frequencies (0: none).
         fourier_scale: ``σ``, the standard deviation of the frequencies.
+        octaves: ``L``, per-coordinate features at :math:`2^i \pi`, ``i < L`` (0: none;
+            not together with ``fourier_features``).
 
     Examples:
         >>> energy = MLPEnergy((2,))
@@ -60,8 +67,14 @@ class MLPEnergy(nn.Module):
         reference_scale: float | None = 3.0,
         fourier_features: int = 0,
         fourier_scale: float = 1.0,
+        octaves: int = 0,
     ) -> None:
         super().__init__()
+        if fourier_features and octaves:
+            raise ValueError(
+                f"fourier_features and octaves are two kinds of input features; give one "
+                f"(got fourier_features={fourier_features!r}, octaves={octaves!r})."
+            )
         if reference_scale is not None and not reference_scale > 0:
             raise ValueError(f"reference_scale must be positive or None; got {reference_scale!r}.")
         self.reference_scale = reference_scale
@@ -71,6 +84,9 @@ class MLPEnergy(nn.Module):
         if fourier_features != 0:
             layers.append(FourierFeatures(features, fourier_features, fourier_scale))
             width = features + 2 * fourier_features
+        if octaves != 0:
+            layers.append(OctaveFeatures(octaves))
+            width = features * (1 + 2 * octaves)
         for _ in range(n_hidden):
             layers += [nn.Linear(width, hidden_features), nn.SiLU()]
             width = hidden_features
@@ -82,30 +98,3 @@ class MLPEnergy(nn.Module):
         if self.reference_scale is None:
             return energy
         return energy + 0.5 * (x.flatten(1) ** 2).sum(dim=1) / self.reference_scale**2
-
-
-class FourierFeatures(nn.Module):
-    r"""``(n, d)`` to ``(n, d + 2k)``: :math:`[x, \sin(2\pi B x), \cos(2\pi B x)]`, with
-    :math:`B` a fixed ``(k, d)`` draw of :math:`\mathcal{N}(0, \sigma^2)` (a buffer, saved
-    with the weights).
-
-    Examples:
-        >>> FourierFeatures(2, 8, scale=1.0)(torch.zeros(3, 2)).shape
-        torch.Size([3, 18])
-    """
-
-    def __init__(self, features: int, n_frequencies: int, scale: float = 1.0) -> None:
-        super().__init__()
-        if (
-            isinstance(n_frequencies, bool)
-            or not isinstance(n_frequencies, int)
-            or n_frequencies < 0
-        ):
-            raise ValueError(f"fourier_features must be an integer >= 0; got {n_frequencies!r}.")
-        if not scale > 0:
-            raise ValueError(f"fourier_scale must be positive; got {scale!r}.")
-        self.register_buffer("frequencies", scale * torch.randn(n_frequencies, features))
-
-    def forward(self, x: Tensor) -> Tensor:
-        phase = 2 * math.pi * x @ self.frequencies.T
-        return torch.cat([x, phase.sin(), phase.cos()], dim=1)
