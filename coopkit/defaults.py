@@ -40,16 +40,16 @@ AUTO: dict[str, dict[str, Any]] = {
         "energy_base": "flow",
     },
     "image": {
-        "flow": "glow",
-        "energy": "conv",
-        "sampler": "langevin",
-        "flow_lr": 1e-4,
-        "energy_lr": 1e-4,
-        "energy_betas": (0.5, 0.5),
-        "warmup_iter": 100,
-        "lr_schedule": "constant",
-        "flow_learns_from": "revised",
-        "energy_base": "uniform",
+        "flow": "nsf",
+        "energy": "mlp",
+        "sampler": "pcn",
+        "flow_lr": 1e-3,
+        "energy_lr": 3e-3,
+        "energy_betas": (0.9, 0.999),
+        "warmup_iter": 50,
+        "lr_schedule": "cosine",
+        "flow_learns_from": "data",
+        "energy_base": "flow",
     },
 }
 
@@ -60,6 +60,7 @@ AUTO: dict[str, dict[str, Any]] = {
 SAMPLER_PARAMS: dict[tuple[str, str], dict[str, Any]] = {
     ("table", "langevin"): {"step_size": 0.3},
     ("table", "pcn"): {"step_size": 1.0, "n_steps": 10},
+    ("image", "pcn"): {"step_size": 1.0, "n_steps": 10},
 }
 
 # The Langevin flow that reconstruction, inpainting and interpolation differentiate
@@ -76,7 +77,7 @@ RECONSTRUCTION_LANGEVIN: dict[str, Any] = {"n_steps": 10}
 # learns it too slowly, random Fourier features of the standardised inputs let it.
 ENERGY_PARAMS: dict[tuple[str, str], dict[str, Any]] = {
     ("table", "flow"): {"reference_scale": None, "fourier_features": 64, "fourier_scale": 1.0},
-    ("image", "flow"): {"reference_scale": None},
+    ("image", "flow"): {"reference_scale": None, "octaves": 5},
 }
 
 
@@ -85,7 +86,7 @@ ENERGY_PARAMS: dict[tuple[str, str], dict[str, Any]] = {
 # of 1e-2 beat the tilt's 3e-3 (docs/guide/tuning.md).
 NOISE_BASELINE: dict[str, dict[str, Any]] = {
     "table": {"sampler": "langevin", "energy_base": "uniform", "energy_lr": 1e-2},
-    "image": {"sampler": "langevin", "energy_base": "uniform"},
+    "image": {"energy": "conv", "sampler": "langevin", "energy_base": "uniform"},
 }
 
 
