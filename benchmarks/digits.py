@@ -7,7 +7,7 @@ Run as a module; the digits rows of ``docs/guide/tuning.md`` name the command::
 
 Every run trains on the 70% split of :func:`coopkit.metrics.digits_split` with the
 settings of ``coopkit.demo.DEMOS["digits"]`` (``--set`` overrides them; the short-run
-EBM takes the image defaults' Langevin reviser, see :data:`NOISE_BASELINE`) and scores 540
+EBM takes the paper's conv net and Langevin reviser, see :data:`NOISE_BASELINE`) and scores 540
 samples against the 540 held-out digits with :func:`coopkit.metrics.digits_c2st` and
 :func:`~coopkit.metrics.digits_frechet_distance`. Samples are rounded to the data's
 integer levels first: a sample of the dequantised model stands for the level whose
@@ -92,7 +92,7 @@ def run_digits(
     settings: dict[str, Any],
     n_iter: int | None = None,
     device: str = "auto",
-    temperatures: int = 1000,
+    temperatures: int | None = 1000,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Train one model on the digits and score its samples (for CoopFlow also its
     proposals, the floor and the Gaussian fit, and for CoopFlow and the flow alone the
@@ -138,10 +138,20 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--method", default="coopflow", choices=list(METHODS))
     parser.add_argument("--set", dest="settings", action="append", type=parse_setting, default=[])
     parser.add_argument("--n-iter", type=int, default=None, help="default: the demo's")
+    parser.add_argument(
+        "--temperatures",
+        type=int,
+        default=1000,
+        help="AIS temperatures of the EBM's held-out likelihood (0: the flow's only)",
+    )
     parser.add_argument("--out", type=Path, default=None, help="append JSON lines here")
     args = parser.parse_args(argv)
     settings = dict(args.settings)
-    runs = (run_digits(seed, args.method, settings, args.n_iter)[0] for seed in args.seeds)
+    temperatures = args.temperatures or None
+    runs = (
+        run_digits(seed, args.method, settings, args.n_iter, temperatures=temperatures)[0]
+        for seed in args.seeds
+    )
     return record(runs, args.method, settings, args.out)
 
 

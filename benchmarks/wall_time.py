@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmarks.digits import N_SAMPLES, gaussian_fit, score
+from benchmarks.digits import N_SAMPLES, NOISE_BASELINE, gaussian_fit, score
 from coopkit import CoopFlow, metrics
 from coopkit.demo import DEMOS
 
@@ -40,17 +40,11 @@ CALIBRATION_ITER = 30
 LEVELS = 17
 # Each method's settings beyond the budget. CoopFlow and the flow alone take the
 # estimator's image defaults at the demo's batch size; the short-run EBM is the paper's
-# conv net from noise at the batch size, width and energy rate that did best for it at
-# this budget (docs/guide/tuning.md).
+# conv net from noise, as in benchmarks.digits.
 METHODS: dict[str, dict[str, Any]] = {
     "coopflow": {"batch_size": DEMOS["digits"]["batch_size"]},
     "flow_alone": {"batch_size": DEMOS["digits"]["batch_size"]},
-    "short_run_ebm": {
-        "proposal": "noise",
-        "batch_size": 64,
-        "energy_params": {"n_f": 16},
-        "energy_lr": 1e-2,
-    },
+    "short_run_ebm": {"proposal": "noise", **NOISE_BASELINE},
     "gaussian": {},
     "zuko_nsf": {},
 }
