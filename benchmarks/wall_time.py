@@ -10,7 +10,8 @@ Run as a module; ``docs/benchmarks.md`` ("Digits at equal wall time") names the 
 A budget is CPU time of the training process (:func:`time.process_time`), which with
 one thread is the wall time of an idle core and, unlike the wall time, does not grow
 when other jobs share the machine. Every run trains on the 70% split of
-:func:`coopkit.metrics.digits_split` and scores 540 samples, rounded to the data's levels, against the 540 held-out digits with
+:func:`coopkit.metrics.digits_split` and scores 540 samples, rounded to the data's
+levels, against the 540 held-out digits with
 :func:`coopkit.metrics.digits_c2st` and the digits Fréchet distance
 (:func:`benchmarks.digits.score`). The estimator's methods get their iteration count
 from the budget: a calibration fit of :data:`CALIBRATION_ITER` iterations gives the

@@ -12,7 +12,7 @@ from coopkit.plots import save_panels
 # The demo gives only the budget (and the digits' range): everything else is the
 # estimator's "auto" for its kind of data (coopkit.defaults).
 DEMOS: dict[str, dict[str, Any]] = {
-    "digits": {"n_iter": 500, "batch_size": 256, "data_range": (0, 16)},
+    "digits": {"n_iter": 400, "batch_size": 256, "data_range": (0, 16)},
     "moons": {"n_iter": 800, "batch_size": 256},
 }
 
