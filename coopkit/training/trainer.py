@@ -1,28 +1,14 @@
-r"""The cooperative training loop of CoopFlow, in plain PyTorch.
-
-One iteration on a data batch :math:`x_{1..m}` (:meth:`CoopTrainer.coop_step`):
-
-1. propose :math:`\hat{x} = g_\alpha(z)`, :math:`z \sim \mathcal{N}(0, I)` (no gradient);
-2. revise :math:`\hat{x}` with the sampler (``T`` Langevin steps toward
-   :math:`p_\theta \propto e^{-E_\theta}`), giving :math:`\tilde{x}`;
-3. EBM step on :math:`\overline{E_\theta(x)} - \overline{E_\theta(\tilde{x})}`;
-4. flow step on :math:`-\overline{\log q_\alpha(\tilde{x})}`.
-
-CoopFlow(Pre) first runs ``pretrain_iter`` maximum-likelihood steps of the flow on the
-data. Both optimisers are Adam with linear learning-rate warm-up; the flow's gradient
-norm is clipped. An iteration either completes for both models or changes neither: both
-losses and gradient norms are checked before either optimiser steps, and a non-finite
-one stops the loop with :class:`TrainingDivergedError`, leaving the weights of the last
-completed iteration.
-This module never imports scikit-learn.
+"""The cooperative trainer: its iteration (:meth:`CoopTrainer.coop_step`,
+:meth:`CoopTrainer.pretrain_step`), the all-or-nothing check that stops a diverging run,
+and its whole state for checkpoints. The loop itself is described in
+:mod:`coopkit.training`, its hyper-parameters in :mod:`coopkit.training.config`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -31,225 +17,9 @@ from torch.utils.data import DistributedSampler
 from coopkit.distributed import World, mean_across, wrap
 from coopkit.flows.base import Flow
 from coopkit.samplers.base import Sampler
-
-Precision = Literal["float32", "bfloat16"]
-
-
-class TrainingDivergedError(RuntimeError):
-    """A loss, gradient or revised sample became NaN or infinite; neither model took that
-    iteration's step, so both keep the weights of the last completed iteration."""
-
-    def __init__(self, iteration: int, quantity: str) -> None:
-        self.iteration = iteration
-        self.quantity = quantity
-        super().__init__(
-            f"Training diverged at iteration {iteration}: {quantity} is not finite. Both models "
-            "keep the weights of the last completed iteration. Likely causes: a Langevin "
-            "step_size too large for the energy's gradients, or learning rates too high; lower "
-            "them (sampler_params={'step_size': ...}, energy_lr, flow_lr) and fit again."
-        )
-
-
-@dataclass(frozen=True)
-class TrainingConfig:
-    r"""Hyper-parameters of the loop; defaults are the paper's released settings.
-
-    ``proposal="noise"`` starts every chain from uniform noise in ``noise_bounds``
-    instead of the flow, and leaves the flow untrained: the short-run EBM of
-    Nijkamp et al. (2019), the non-cooperative baseline CoopFlow improves on.
-    ``flow_learns_from`` is what the flow's maximum-likelihood step sees: the revised
-    samples (``"revised"``, the paper), the data batch (``"data"``), or both batches
-    together (``"both"``). ``energy_l2`` adds
-    :math:`\lambda` times the mean squared energy over the data and revised batches
-    together to the EBM's loss (Du & Mordatch, 2019), which keeps the energies near 0
-    without changing where they are low. ``energy_base="flow"`` makes the EBM an
-    exponential tilt of the flow,
-    :math:`p(x) \propto q_\alpha(x)\,e^{-E_\theta(x)}` (see :class:`FlowTiltedEnergy`);
-    ``"uniform"`` is the paper's :math:`p(x) \propto e^{-E_\theta(x)}` on the chains' box.
-    ``target_revision`` adapts the sampler's ``step_size`` during training toward a
-    mean revision (how far each chain moves, the norm of revised minus proposal, in
-    model units): after each iteration it is multiplied by
-    :math:`(r^\star / \bar r)^{0.1}`, clamped to [0.5, 2], where :math:`\bar r` is the
-    iteration's mean revision (across processes). ``None`` keeps the step fixed.
-    """
-
-    n_iter: int
-    batch_size: int
-    flow_lr: float = 1e-4
-    energy_lr: float = 1e-4
-    flow_betas: tuple[float, float] = (0.9, 0.999)
-    energy_betas: tuple[float, float] = (0.5, 0.5)
-    warmup_iter: int = 0
-    lr_schedule: Literal["constant", "cosine"] = "constant"
-    flow_grad_clip: float | None = 1.0
-    pretrain_iter: int = 0
-    dequantize_width: float = 0.0
-    precision: Precision = "float32"
-    compile: bool = False
-    on_divergence: Literal["raise", "restore"] = "raise"
-    data_seed: int = 0
-    proposal: Literal["flow", "noise"] = "flow"
-    noise_bounds: tuple[float, float] = (-1.0, 1.0)
-    flow_learns_from: Literal["revised", "data", "both"] = "revised"
-    energy_l2: float = 0.0
-    energy_base: Literal["uniform", "flow"] = "uniform"
-    target_revision: float | None = None
-
-
-class FlowLogProb(nn.Module):
-    """``flow.log_prob`` as a module's forward, so that DistributedDataParallel sees it."""
-
-    def __init__(self, flow: Flow) -> None:
-        super().__init__()
-        self.flow = flow
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.flow.log_prob(x)
-
-
-class EnergyRunner(nn.Module):
-    """Runs an energy net in the chosen precision and, optionally, compiled.
-
-    ``bfloat16`` autocasts the energy net's forward pass (the Langevin loop's cost);
-    energies come back in ``float32`` and the chains stay ``float32``. The flow always
-    runs in ``float32``: its log-determinants sum thousands of terms and lose too much
-    in bfloat16. ``compile=True`` wraps the net in :func:`torch.compile`; compiled
-    graphs do not support double backward, so reconstruction uses the plain net.
-    """
-
-    def __init__(self, energy: nn.Module, precision: Precision = "float32", compile: bool = False):
-        super().__init__()
-        self.energy = energy
-        self.precision = precision
-        self.compiled = torch.compile(energy) if compile else energy
-
-    def forward(self, x: Tensor) -> Tensor:
-        if self.precision == "float32":
-            return self.compiled(x)
-        with torch.autocast(x.device.type, dtype=torch.bfloat16):
-            return self.compiled(x).float()
-
-
-class FlowTiltedEnergy(nn.Module):
-    r"""The energy of an EBM whose base measure is the flow: :math:`E(x) - \log q_\alpha(x)`.
-
-    The model :math:`p(x) \propto q_\alpha(x)\,e^{-E_\theta(x)}` starts where the flow is
-    (an energy net near 0 leaves it unchanged), so the energy net only has to learn
-    where the flow is wrong, :math:`E_\theta \approx \log q_\alpha - \log p_{\rm data}`.
-    This is the data-space form, used for scores, ``log Z`` and reconstruction;
-    sampling uses the same model in the flow's latent space (:class:`LatentEnergy`).
-    ``(n, *event)`` to ``(n,)``.
-
-    References:
-        Xiao, Kreis, Kautz & Vahdat, "VAEBM: A Symbiosis between Variational
-        Autoencoders and Energy-based Models", ICLR 2021. https://arxiv.org/abs/2010.00654
-    """
-
-    def __init__(self, energy: nn.Module, flow: Flow) -> None:
-        super().__init__()
-        self.energy = energy
-        self.flow = flow
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.energy(x) - self.flow.log_prob(x)
-
-
-class LatentEnergy(nn.Module):
-    r"""The flow-tilted EBM in the flow's latent space: :math:`U(z) = E_\theta(g_\alpha(z))
-    + \tfrac12 \lVert z \rVert^2`.
-
-    If :math:`z \sim e^{-U}` then :math:`g_\alpha(z) \sim q_\alpha\, e^{-E_\theta}` (the
-    log-determinants of the change of variables cancel), so chains can run where the
-    flow has made the geometry nearly Gaussian. ``(n, *event)`` latents to ``(n,)``.
-    """
-
-    def __init__(self, energy: nn.Module, flow: Flow) -> None:
-        super().__init__()
-        self.energy = energy
-        self.flow = flow
-
-    def forward(self, z: Tensor) -> Tensor:
-        x = self.flow.inverse(z)[0]
-        return self.energy(x) + 0.5 * z.flatten(1).square().sum(dim=1)
-
-
-def score_energy(energy: nn.Module, flow: Flow, base: Literal["uniform", "flow"]) -> nn.Module:
-    """The model's energy in data space: ``energy``, or its flow tilt (``base="flow"``)."""
-    return FlowTiltedEnergy(energy, flow) if base == "flow" else energy
-
-
-@torch.no_grad()
-def decode(flow: Flow, starts: Tensor, base: Literal["uniform", "flow"]) -> Tensor:
-    """Chain states in data space: latent codes (``base="flow"``) through the flow."""
-    return flow.inverse(starts)[0] if base == "flow" else starts
-
-
-def revise_proposals(
-    flow: Flow,
-    energy: nn.Module,
-    sampler: Sampler,
-    starts: Tensor,
-    base: Literal["uniform", "flow"],
-    generator: torch.Generator,
-) -> tuple[Tensor, Tensor, dict[str, float]]:
-    """Run the sampler from ``starts``: ``(proposals, revised, stats)`` in data space.
-
-    With ``base="uniform"`` the starts are data-space proposals and the chains run on
-    ``energy``; with ``base="flow"`` they are latent codes ``z``, the chains run on
-    :class:`LatentEnergy`, and both ends are decoded by the flow.
-    """
-    target = LatentEnergy(energy, flow) if base == "flow" else energy
-    result = sampler(target, starts, generator=generator)
-    return decode(flow, starts, base), decode(flow, result.x, base), result.stats
-
-
-@torch.no_grad()
-def propose(
-    flow: Flow,
-    m: int,
-    generator: torch.Generator,
-    proposal: Literal["flow", "noise"] = "flow",
-    noise_bounds: tuple[float, float] = (-1.0, 1.0),
-    latent: bool = False,
-) -> Tensor:
-    """``(m, *event_shape)`` chain starts: flow samples ``g_α(z)`` (their codes ``z``
-    with ``latent=True``), or uniform noise.
-
-    Draws on the CPU from ``generator`` (so results do not depend on the device),
-    then moves to the flow's device and dtype.
-    """
-    reference = next(flow.parameters())
-    shape = (m, *flow.event_shape)
-    if proposal == "noise":
-        low, high = noise_bounds
-        u = torch.rand(shape, generator=generator, device="cpu")
-        return (low + (high - low) * u).to(reference.device, reference.dtype)
-    z = torch.randn(shape, generator=generator, device="cpu").to(reference.device, reference.dtype)
-    return z if latent else flow.inverse(z)[0]
-
-
-@dataclass(frozen=True)
-class LearningRateFactor:
-    r"""Learning-rate factor: linear warm-up, then constant or a cosine decay to 0.
-
-    ``min(1, (step + 1) / warmup)``, times
-    :math:`\tfrac12\big(1 + \cos(\pi \min(1, \mathrm{step} / \mathrm{decay}))\big)`
-    when ``decay > 0`` (``decay`` steps in all). Picklable, unlike a lambda.
-
-    Examples:
-        >>> factor = LearningRateFactor(warmup=2, decay=4)
-        >>> [round(factor(step), 3) for step in range(5)]
-        [0.5, 0.854, 0.5, 0.146, 0.0]
-    """
-
-    warmup: int
-    decay: int = 0
-
-    def __call__(self, step: int) -> float:
-        factor = min(1.0, (step + 1) / self.warmup) if self.warmup > 0 else 1.0
-        if self.decay > 0:
-            factor *= 0.5 * (1.0 + math.cos(math.pi * min(1.0, step / self.decay)))
-        return factor
+from coopkit.training.config import TrainingConfig, TrainingDivergedError
+from coopkit.training.energy import EnergyRunner, FlowLogProb, propose, revise_proposals
+from coopkit.training.schedules import LearningRateFactor, adapted_step_size
 
 
 class CoopTrainer:
@@ -264,9 +34,10 @@ class CoopTrainer:
     An iteration either completes for both models or changes neither: no optimiser steps
     until both models' losses and gradients (and the revised samples) are finite, so the
     weights are always those of the last completed iteration. On a failure :meth:`run`
-    raises :class:`TrainingDivergedError`, or with ``on_divergence="restore"`` halves the
-    sampler's step size and repeats the iteration on the same batch (``restored`` in the
-    history says where), at most ``max_restores`` times.
+    raises :class:`~coopkit.training.config.TrainingDivergedError`, or with
+    ``on_divergence="restore"`` halves the sampler's step size and repeats the iteration
+    on the same batch (``restored`` in the history says where), at most ``max_restores``
+    times.
 
     Args:
         flow: the normalizing flow ``g_α``; data-dependent initialisation on the first batch.
@@ -388,7 +159,7 @@ class CoopTrainer:
     def propose(self) -> Tensor:
         """This rank's chain starts for one iteration: flow samples ``g_α(z)`` for its
         part of the global batch's latent codes (the codes themselves with
-        ``energy_base="flow"``), or uniform noise (see :func:`propose`)."""
+        ``energy_base="flow"``), or uniform noise (see :func:`~coopkit.training.energy.propose`)."""
         if self.config.proposal == "noise":
             return propose(
                 self.flow, self.local_batch_size, self.generator, "noise", self.config.noise_bounds
@@ -437,10 +208,11 @@ class CoopTrainer:
         phase: str = "coop",
     ) -> None:
         """Read ``checked`` (losses and gradient norms, by the names an error gives them)
-        and ``row`` from the device together; raise :class:`TrainingDivergedError` on the
-        first checked value that is not finite, before any of the ``steps`` (optimiser,
-        schedule) is taken; else take them all and, unless ``row`` is ``None`` (the
-        iteration goes on), append ``row`` to the history."""
+        and ``row`` from the device together; raise
+        :class:`~coopkit.training.config.TrainingDivergedError` on the first checked value
+        that is not finite, before any of the ``steps`` (optimiser, schedule) is taken;
+        else take them all and, unless ``row`` is ``None`` (the iteration goes on), append
+        ``row`` to the history."""
         values = self._fetch(list(checked.values()), row or {})
         for name, value in zip(checked, values[: len(checked)], strict=True):
             if not math.isfinite(value):
@@ -514,13 +286,16 @@ class CoopTrainer:
 
     def _adapt_step_size(self, revision: float) -> None:
         """Move the sampler's step size toward ``config.target_revision`` (see
-        :class:`TrainingConfig`), never above the sampler's ``max_step_size`` if it has
-        one; a revision that is 0 or not finite changes nothing."""
-        if not (revision > 0 and math.isfinite(revision)):
-            return
-        factor = (self.config.target_revision / revision) ** self.adapt_rate
-        step = self.sampler.step_size * min(2.0, max(0.5, factor))
-        self.sampler.step_size = min(step, getattr(self.sampler, "max_step_size", math.inf))
+        :class:`~coopkit.training.config.TrainingConfig` and
+        :func:`~coopkit.training.schedules.adapted_step_size`),
+        never above the sampler's ``max_step_size`` if it has one."""
+        self.sampler.step_size = adapted_step_size(
+            self.sampler.step_size,
+            revision,
+            self.config.target_revision,
+            self.adapt_rate,
+            getattr(self.sampler, "max_step_size", math.inf),
+        )
 
     def _flow_target(self, x_data: Tensor, revised: Tensor) -> Tensor:
         """The batch the flow's maximum-likelihood step learns from (``flow_learns_from``)."""
