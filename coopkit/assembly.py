@@ -1,20 +1,25 @@
-"""The estimator's parts and training configuration, built from its parameters.
+"""The estimator's parameters resolved once, and the parts and training configuration
+built from them.
 
-``fit`` and :func:`coopkit.persistence.load_estimator` both build the flow, the energy
-net and the sampler here, so that a loaded model is built exactly as the fitted one was:
-``"auto"`` parameters resolved for the kind of data (:mod:`coopkit.defaults`), names
-resolved through the registry, factories called with the event shape and the
+``CoopFlow.fit`` and ``CoopFlow.load`` first turn the estimator's parameters into one
+frozen :class:`Settings` (numpy scalars as Python values, ``"auto"`` resolved for the
+kind of data by :mod:`coopkit.defaults`), then build the flow, the energy net and the
+sampler from it here, so that a loaded model is built exactly as the fitted one was:
+names resolved through the registry, factories called with the event shape and the
 ``*_params``, and parameter initialisation seeded without touching torch's global
-generator.
+generator. The helpers of ``fit``, ``save`` and ``load`` (:mod:`coopkit.fitting`,
+:mod:`coopkit.persistence`) take the record, never the estimator.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import inspect
 import warnings
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -23,25 +28,87 @@ from coopkit import defaults, registry
 from coopkit.data import Scaler
 from coopkit.flows.base import Flow
 from coopkit.samplers.base import Sampler
-from coopkit.training import TrainingConfig
+from coopkit.training.config import TrainingConfig
 from coopkit.validation import InvalidParameterError, plain
-
-if TYPE_CHECKING:
-    from coopkit.estimator import CoopFlow
 
 PARTS = ("flow", "energy", "sampler")
 
 
-def settings(model: CoopFlow, kind: str) -> dict[str, Any]:
-    """The parameters that may be ``"auto"``, resolved for ``kind`` and checked."""
-    given = {name: plain(getattr(model, name)) for name in defaults.AUTO[kind]}
-    return defaults.check(defaults.resolve(kind, given, model.proposal), model.proposal)
+@dataclass(frozen=True)
+class Settings:
+    """The estimator's parameters as ``fit``, ``save`` and ``load`` use them, for data of
+    one ``kind`` (``"table"`` or ``"image"``): ``"auto"`` resolved and checked
+    (:func:`coopkit.defaults.check`), numpy scalars as Python values
+    (:func:`~coopkit.validation.plain`); the parts are specs (names, factories or built
+    parts), built by :func:`build_parts`. ``random_state`` is kept as given (a
+    ``RandomState`` advances when a seed is drawn from it).
 
+    Examples:
+        >>> import numpy as np
+        >>> from coopkit import CoopFlow
+        >>> params = CoopFlow(batch_size=np.int64(64)).get_params(deep=False)
+        >>> settings = Settings.resolve(params, "table")
+        >>> settings.batch_size, type(settings.batch_size).__name__, settings.parts["flow"]
+        (64, 'int', 'nsf')
+    """
 
-def part_specs(model: CoopFlow, kind: str) -> dict[str, Any]:
-    """The flow, energy and sampler specs with ``"auto"`` resolved for ``kind``."""
-    resolved = settings(model, kind)
-    return {part: resolved[part] for part in PARTS}
+    kind: str
+    flow: Any
+    energy: Any
+    sampler: Any
+    flow_params: Mapping[str, Any] | None
+    energy_params: Mapping[str, Any] | None
+    sampler_params: Mapping[str, Any] | None
+    n_iter: int
+    batch_size: int
+    flow_lr: float
+    energy_lr: float
+    energy_betas: tuple[float, float]
+    warmup_iter: int
+    lr_schedule: str
+    pretrain_iter: int
+    proposal: str
+    flow_learns_from: str
+    energy_l2: float
+    target_revision: float | None
+    energy_base: str
+    flow_grad_clip: float | None
+    data_range: tuple[float, float] | None
+    device: Any
+    precision: str
+    compile: bool
+    log_partition: str
+    n_partition_samples: int | str
+    partition_temperatures: int
+    partition_sampler: Any
+    on_divergence: str
+    warm_start: bool
+    checkpoint_dir: Any
+    checkpoint_every: int
+    distributed: str
+    random_state: Any
+    verbose: int | bool
+
+    @classmethod
+    def resolve(cls, params: Mapping[str, Any], kind: str) -> Settings:
+        """The record of the estimator's ``params`` (``get_params(deep=False)``, checked
+        by :func:`coopkit.validation.check_params`) for data of ``kind``."""
+        names = [field.name for field in dataclasses.fields(cls) if field.name != "kind"]
+        given = {name: plain(params[name]) for name in names}
+        proposal = given["proposal"]
+        auto = {name: given[name] for name in defaults.AUTO[kind]}
+        resolved = defaults.check(defaults.resolve(kind, auto, proposal), proposal)
+        return cls(kind=kind, **{**given, **resolved})
+
+    @property
+    def auto(self) -> dict[str, Any]:
+        """The parameters that may be ``"auto"``, as resolved (``CoopFlow.settings_``)."""
+        return {name: getattr(self, name) for name in defaults.AUTO[self.kind]}
+
+    @property
+    def parts(self) -> dict[str, Any]:
+        """The flow, energy and sampler specs, by kind of part."""
+        return {part: getattr(self, part) for part in PARTS}
 
 
 def build_part(
@@ -87,28 +154,27 @@ def build_part(
         ) from exc
 
 
-def build_parts(model: CoopFlow, scaler: Scaler, seed: int) -> tuple[Flow, nn.Module, Sampler]:
-    """The estimator's flow, energy net and sampler for data described by ``scaler``,
+def build_parts(settings: Settings, scaler: Scaler, seed: int) -> tuple[Flow, nn.Module, Sampler]:
+    """The flow, energy net and sampler of ``settings`` for data described by ``scaler``,
     with parameters initialised from ``seed``."""
-    resolved = settings(model, scaler.kind)
-    base = resolved["energy_base"]
+    base = settings.energy_base
     # Parameter initialisation in torch draws from the global generator: seed it inside
     # fork_rng, which restores the caller's global state on exit.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        flow = build_part("flow", resolved["flow"], model.flow_params, scaler.event_shape)
+        flow = build_part("flow", settings.flow, settings.flow_params, scaler.event_shape)
         energy = build_part(
             "energy",
-            resolved["energy"],
-            model.energy_params,
+            settings.energy,
+            settings.energy_params,
             scaler.event_shape,
             defaults=defaults.ENERGY_PARAMS.get((scaler.kind, base), {}),
         )
-    sampler_defaults = dict(defaults.SAMPLER_PARAMS.get((scaler.kind, resolved["sampler"]), {}))
+    sampler_defaults = dict(defaults.SAMPLER_PARAMS.get((scaler.kind, settings.sampler), {}))
     if base == "uniform":  # chains in data space stay in the data's box
         sampler_defaults.setdefault("bounds", scaler.model_bounds)
     sampler = build_part(
-        "sampler", resolved["sampler"], model.sampler_params, defaults=sampler_defaults
+        "sampler", settings.sampler, settings.sampler_params, defaults=sampler_defaults
     )
     if not isinstance(flow, Flow):
         raise TypeError(f"flow must build a coopkit.flows.Flow; got {type(flow).__name__}.")
@@ -129,31 +195,29 @@ def batch_size_for(batch_size: int, n_samples: int) -> int:
     return n_samples
 
 
-def training_config(model: CoopFlow, scaler: Scaler, seed: int, n_samples: int) -> TrainingConfig:
-    """The training loop's configuration from the estimator's parameters, numpy scalars
-    as Python numbers (so that, e.g., a step size adapted toward a ``np.float32``
-    ``target_revision`` stays a ``float``)."""
-    resolved = settings(model, scaler.kind)
-    config = dict(
-        n_iter=model.n_iter,
-        batch_size=batch_size_for(model.batch_size, n_samples),
-        flow_lr=resolved["flow_lr"],
-        energy_lr=resolved["energy_lr"],
-        energy_betas=tuple(resolved["energy_betas"]),
-        warmup_iter=resolved["warmup_iter"],
-        lr_schedule=resolved["lr_schedule"],
-        flow_grad_clip=model.flow_grad_clip,
-        pretrain_iter=model.pretrain_iter,
+def training_config(
+    settings: Settings, scaler: Scaler, seed: int, n_samples: int
+) -> TrainingConfig:
+    """The training loop's configuration from ``settings``."""
+    return TrainingConfig(
+        n_iter=settings.n_iter,
+        batch_size=batch_size_for(settings.batch_size, n_samples),
+        flow_lr=settings.flow_lr,
+        energy_lr=settings.energy_lr,
+        energy_betas=tuple(settings.energy_betas),
+        warmup_iter=settings.warmup_iter,
+        lr_schedule=settings.lr_schedule,
+        flow_grad_clip=settings.flow_grad_clip,
+        pretrain_iter=settings.pretrain_iter,
         dequantize_width=scaler.dequantize_width,
-        proposal=model.proposal,
-        flow_learns_from=resolved["flow_learns_from"],
-        energy_l2=model.energy_l2,
-        target_revision=model.target_revision,
-        energy_base=resolved["energy_base"],
+        proposal=settings.proposal,
+        flow_learns_from=settings.flow_learns_from,
+        energy_l2=settings.energy_l2,
+        target_revision=settings.target_revision,
+        energy_base=settings.energy_base,
         noise_bounds=scaler.model_bounds,
-        precision=model.precision,
-        compile=model.compile,
-        on_divergence=model.on_divergence,
+        precision=settings.precision,
+        compile=settings.compile,
+        on_divergence=settings.on_divergence,
         data_seed=seed,
     )
-    return TrainingConfig(**{name: plain(value) for name, value in config.items()})

@@ -353,3 +353,26 @@ def check_shape(X: np.ndarray, scaler: Scaler, *, name: str = "X") -> None:
         f"{name} has samples of shape {tuple(X.shape[1:])}, but the model was fitted on "
         f"samples of shape {scaler.input_shape}."
     )
+
+
+def data_kind(shape: tuple[int, ...]) -> Kind:
+    """The kind of data of ``shape`` (``(n, *sample_shape)``), which picks its ``"auto"``
+    settings and its scaler: ``"table"`` for ``(n, d)``, ``"image"`` otherwise.
+
+    Examples:
+        >>> data_kind((100, 2)), data_kind((100, 28, 28))
+        ('table', 'image')
+    """
+    return "table" if len(shape) == 2 else "image"
+
+
+def data_fingerprint(X: np.ndarray) -> list[float]:
+    """Shape and two moments of ``X``: enough to tell a checkpoint's data from other data
+    (``fit(X, resume=...)`` refuses a checkpoint of other data).
+
+    Examples:
+        >>> data_fingerprint(np.full((2, 3), 2.0))
+        [2.0, 3.0, 12.0, 24.0]
+    """
+    values = np.asarray(X, dtype=np.float64)
+    return [*map(float, values.shape), float(values.sum()), float((values**2).sum())]

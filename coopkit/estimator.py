@@ -13,31 +13,19 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from coopkit import presets
-from coopkit.data import check_array, check_shape
-from coopkit.fitting import estimate_log_partition, prepare_trainer, run_trainer
+from coopkit.assembly import Settings
+from coopkit.data import check_array, check_shape, data_kind
+from coopkit.fitting import Run, estimate_log_partition, prepare_run, run_trainer, verbosity
 from coopkit.inference import chunked
-from coopkit.persistence import load_estimator, save_estimator
+from coopkit.persistence import SAVED_ATTRIBUTES, SavedModel, load_model, save_model
 from coopkit.reconstruction import ReconstructionMixin
+from coopkit.sampling import SamplingMixin
 from coopkit.scoring import DensityScoresMixin
-from coopkit.streaming import training_data
+from coopkit.streaming import TrainingData, training_data
 from coopkit.threads import uses_threads
-from coopkit.training import (
-    EnergyRunner,
-    TrainingDivergedError,
-    decode,
-    propose,
-    revise_proposals,
-    score_energy,
-)
-from coopkit.validation import (
-    BOOLEAN,
-    PATH,
-    check_arg,
-    check_params,
-    integer,
-    resolve_device,
-    seed_from,
-)
+from coopkit.training.config import TrainingDivergedError
+from coopkit.training.energy import EnergyRunner, score_energy
+from coopkit.validation import PATH, check_arg, check_params, resolve_device, seed_from
 
 # Samples evaluated at once without gradients (sampling, scores, log Z): 4 training
 # batches, which fit in memory by construction (a Flow++ with self-attention at 32x32
@@ -46,7 +34,12 @@ _CHUNK = (256, 1024)
 
 
 class CoopFlow(
-    DensityScoresMixin, ReconstructionMixin, DensityMixin, TransformerMixin, BaseEstimator
+    SamplingMixin,
+    DensityScoresMixin,
+    ReconstructionMixin,
+    DensityMixin,
+    TransformerMixin,
+    BaseEstimator,
 ):
     """CoopFlow: a normalizing flow and a short-run Langevin flow learning an EBM together.
 
@@ -284,13 +277,19 @@ class CoopFlow(
                 "standardise the data and learn from it."
             )
         check_params(self.get_params(deep=False))
-        trainer = prepare_trainer(self, X, resume)
+        settings = Settings.resolve(self.get_params(deep=False), data_kind(X.shape))
+        warm = settings.warm_start and resume is None and hasattr(self, "_trainer")
+        previous = Run(self._trainer, self.scaler_, self.device_) if warm else None
+        run = prepare_run(settings, X, resume, previous)
+        if run is not previous:
+            self._start(settings, run, X)
+        trainer = run.trainer
         data = X.on_device(self.scaler_, self.device_)
         if trainer.iteration == 0 and not trainer.history:
             trainer.initialize(data)
         self.stop_reason_ = "running"
         try:
-            run_trainer(self, trainer, data)
+            run_trainer(settings, run, data, self._data_fingerprint)
             self.stop_reason_ = "completed"
         except TrainingDivergedError as exc:
             self.stop_reason_ = f"diverged at iteration {exc.iteration}"
@@ -300,8 +299,32 @@ class CoopFlow(
             raise
         finally:
             self.n_iter_ = trainer.iteration
-            estimate_log_partition(self)
+            self._estimate_log_partition(settings)
         return self
+
+    def _start(self, settings: Settings, run: Run, X: TrainingData) -> None:
+        """Set the fitted attributes that describe a new (or resumed) ``run``."""
+        trainer = run.trainer
+        self._trainer, self._energy_runner = trainer, trainer.run_energy
+        self.scaler_, self.device_, self.settings_ = run.scaler, run.device, settings.auto
+        self.flow_, self.energy_, self.sampler_ = trainer.flow, trainer.energy, trainer.sampler
+        self.n_features_in_ = int(np.prod(X.shape[1:]))
+        self.history_ = trainer.history
+        self._data_fingerprint = X.fingerprint
+
+    def _estimate_log_partition(self, settings: Settings) -> None:
+        """Set ``log_partition_``, its standard error and ``log_partition_info_``."""
+        info = estimate_log_partition(
+            settings,
+            self._model_energy(),
+            self.flow_,
+            self.scaler_.model_bounds,
+            chunk=self._chunk,
+            generator=self._generator(0),
+            level=verbosity(settings.verbose, self._trainer),
+        )
+        self.log_partition_, self.log_partition_se_ = info["log_z"], info["standard_error"]
+        self.log_partition_info_ = info
 
     def save(self, path: str | Path) -> Path:
         """Write the fitted model to one file, atomically.
@@ -311,7 +334,12 @@ class CoopFlow(
         must be given by registered name. The optimisers' state is not kept: to continue
         training later, use ``checkpoint_dir`` and ``fit(X, resume=...)``.
         """
-        return save_estimator(self, check_arg("path", path, PATH))
+        check_arg("path", path, PATH)
+        check_is_fitted(self)
+        fitted = {name: getattr(self, name) for name in SAVED_ATTRIBUTES}
+        parts = (self.flow_, self.energy_, self.sampler_)
+        params = self.get_params(deep=False)
+        return save_model(path, SavedModel(params, self.scaler_, *parts, fitted))
 
     @classmethod
     def load(cls, path: str | Path, device: str | None = None) -> CoopFlow:
@@ -326,7 +354,14 @@ class CoopFlow(
         check_arg("path", path, PATH)
         if device is not None:
             resolve_device(device)
-        return load_estimator(cls, path, device)
+        saved = load_model(path, device, cls().get_params(deep=False))
+        model = cls(**saved.params)
+        model.scaler_, model.device_ = saved.scaler, resolve_device(model.device)
+        model.settings_ = Settings.resolve(saved.params, saved.scaler.kind).auto
+        model.flow_, model.energy_, model.sampler_ = saved.flow, saved.energy, saved.sampler
+        for name, value in saved.fitted.items():
+            setattr(model, name, value)
+        return model
 
     def _runner(self) -> EnergyRunner:
         """The fitted energy net in the estimator's precision, compiled once if asked."""
@@ -365,41 +400,6 @@ class CoopFlow(
 
     def _to_data(self, V: torch.Tensor) -> np.ndarray:
         return self.scaler_.to_data(V.detach().cpu().double().numpy())
-
-    @uses_threads
-    def sample(
-        self, n_samples: int = 1, random_state: Any = None, *, revise: bool = True
-    ) -> np.ndarray:
-        """Draw ``n_samples`` from the model, in the layout and units of the training data.
-
-        Args:
-            n_samples: number of samples.
-            random_state: seed for this draw (``None``: fresh randomness).
-            revise: run the sampler on the flow's proposals (the CoopFlow generator);
-                ``False`` returns the flow's proposals alone.
-
-        Returns:
-            ``(n_samples, *sample_shape)`` float array.
-        """
-        check_is_fitted(self)
-        check_arg("n_samples", n_samples, integer(1))
-        check_arg("revise", revise, BOOLEAN)
-        generator = self._generator(random_state)
-        base = self.settings_["energy_base"]
-        chunks = []
-        for start in range(0, n_samples, self._chunk):
-            m = min(self._chunk, n_samples - start)
-            starts = propose(
-                self.flow_, m, generator, self.proposal, self.scaler_.model_bounds, base == "flow"
-            )
-            if revise:
-                x = revise_proposals(
-                    self.flow_, self._runner(), self.sampler_, starts, base, generator
-                )[1]
-            else:
-                x = decode(self.flow_, starts, base)
-            chunks.append(x)
-        return self._to_data(torch.cat(chunks))
 
     @uses_threads
     def transform(self, X: Any) -> np.ndarray:

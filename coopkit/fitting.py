@@ -1,9 +1,10 @@
-"""What ``CoopFlow.fit`` does around the training loop.
+"""What ``CoopFlow.fit`` does around the training loop, from the resolved settings.
 
-:func:`prepare_trainer` builds the trainer ``fit`` runs (continued on a warm start,
-restored from a checkpoint, or new) and sets the fitted attributes that describe it;
-:func:`run_trainer` runs it with a progress bar and periodic checkpoints;
-:func:`estimate_log_partition` estimates the energy model's ``log Z`` at the end.
+:func:`prepare_run` builds the trainer ``fit`` runs (continued on a warm start, restored
+from a checkpoint, or new); :func:`run_trainer` runs it with a progress bar and periodic
+checkpoints; :func:`estimate_log_partition` estimates the energy model's ``log Z`` at
+the end. They take the estimator's :class:`~coopkit.assembly.Settings` and plain values,
+never the estimator: ``fit`` sets its fitted attributes from what they return.
 """
 
 from __future__ import annotations
@@ -11,49 +12,61 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
-import numpy as np
 import torch
+from torch import nn
 
-from coopkit.assembly import build_part, build_parts, settings, training_config
-from coopkit.data import check_shape, scaler_from_dict, scaler_to_dict
+from coopkit.assembly import Settings, build_part, build_parts, training_config
+from coopkit.data import Scaler, check_shape, scaler_from_dict, scaler_to_dict
 from coopkit.distributed import current_world
+from coopkit.flows.base import Flow
 from coopkit.inference import ais_log_partition, log_partition
 from coopkit.persistence import CHECKPOINT_NAME, read_checkpoint, write_checkpoint
 from coopkit.streaming import TrainingData
-from coopkit.training import CoopTrainer
+from coopkit.training.trainer import CoopTrainer
 from coopkit.validation import resolve_device, seed_from
 
-if TYPE_CHECKING:
-    from coopkit.estimator import CoopFlow
+
+@dataclass(frozen=True)
+class Run:
+    """A trainer and what ``fit`` keeps beside it: the scaler of its data, its device."""
+
+    trainer: CoopTrainer
+    scaler: Scaler
+    device: torch.device
 
 
-def prepare_trainer(model: CoopFlow, X: TrainingData, resume: str | Path | None) -> CoopTrainer:
-    """The trainer to run: continued (warm start), restored (resume) or new."""
-    if model.warm_start and resume is None and hasattr(model, "_trainer"):
-        check_shape(X, model.scaler_)
-        model._trainer.reconfigure(
-            training_config(model, model.scaler_, model._trainer.config.data_seed, len(X))
+def prepare_run(
+    settings: Settings, X: TrainingData, resume: str | Path | None, previous: Run | None
+) -> Run:
+    """The run to train: ``previous`` continued under ``settings`` (a warm start; given
+    only then, and never with ``resume``), restored from the checkpoint ``resume``, or
+    new."""
+    if previous is not None:
+        check_shape(X, previous.scaler)
+        previous.trainer.reconfigure(
+            training_config(settings, previous.scaler, previous.trainer.config.data_seed, len(X))
         )
-        return model._trainer
+        return previous
     checkpoint = read_checkpoint(resume, X.fingerprint) if resume is not None else None
-    device = resolve_device(model.device)
+    device = resolve_device(settings.device)
     if checkpoint is not None:
         scaler = scaler_from_dict(checkpoint["scaler"])
         check_shape(X, scaler)
     else:
-        scaler = X.fit_scaler(model.data_range)
-    seed = seed_from(model.random_state)
-    flow, energy, sampler = build_parts(model, scaler, seed)
-    world = current_world(model.distributed)
+        scaler = X.fit_scaler(settings.data_range)
+    seed = seed_from(settings.random_state)
+    flow, energy, sampler = build_parts(settings, scaler, seed)
+    world = current_world(settings.distributed)
     trainer = CoopTrainer(
         flow.to(device),
         energy.to(device),
         sampler,
-        training_config(model, scaler, seed, len(X)),
+        training_config(settings, scaler, seed, len(X)),
         torch.Generator().manual_seed(seed),
         world,
     )
@@ -65,26 +78,21 @@ def prepare_trainer(model: CoopFlow, X: TrainingData, resume: str | Path | None)
                 f"Checkpoint {resume} does not fit this estimator's parts ({exc}); "
                 "resume with the parameters of the run that wrote it."
             ) from exc
-    model._trainer = trainer
-    model._energy_runner = trainer.run_energy
-    model.scaler_, model.device_ = scaler, device
-    model.settings_ = settings(model, scaler.kind)
-    model.flow_, model.energy_, model.sampler_ = trainer.flow, trainer.energy, trainer.sampler
-    model.n_features_in_ = int(np.prod(X.shape[1:]))
-    model.history_ = trainer.history
-    model._data_fingerprint = X.fingerprint
-    return trainer
+    return Run(trainer, scaler, device)
 
 
-def run_trainer(model: CoopFlow, trainer: CoopTrainer, data: torch.Tensor) -> None:
-    """Run ``trainer`` on ``data`` to its last iteration, writing checkpoints with
-    ``checkpoint_dir`` and reporting as ``verbose`` asks (on the main rank only): 1 (or
-    ``True``), a progress bar; 2 or more, also a line per checkpoint written and per
-    iteration repeated after a divergence (:func:`report`)."""
+def run_trainer(settings: Settings, run: Run, data: torch.Tensor, fingerprint: list[float]) -> None:
+    """Run ``run``'s trainer on ``data`` to its last iteration, writing checkpoints (of
+    the data whose fingerprint is ``fingerprint``) with ``checkpoint_dir`` and reporting
+    as ``verbose`` asks (on the main rank only): 1 (or ``True``), a progress bar; 2 or
+    more, also a line per checkpoint written and per iteration repeated after a
+    divergence (:func:`report`)."""
+    trainer = run.trainer
     callbacks: list[Callable[[CoopTrainer], None]] = []
-    level = verbosity(model.verbose, trainer)
-    if model.checkpoint_dir is not None and trainer.world.is_main:
-        callbacks.append(partial(write_training_checkpoint, model, level))
+    level = verbosity(settings.verbose, trainer)
+    if settings.checkpoint_dir is not None and trainer.world.is_main:
+        write = partial(write_training_checkpoint, settings, run.scaler, fingerprint, level)
+        callbacks.append(write)
     total = trainer.config.pretrain_iter + trainer.config.n_iter
     if level >= 1:
         from tqdm.auto import tqdm
@@ -122,65 +130,73 @@ def report(line: str) -> None:
     tqdm.write(f"CoopFlow: {line}")
 
 
-def write_training_checkpoint(model: CoopFlow, level: int, trainer: CoopTrainer) -> None:
+def write_training_checkpoint(
+    settings: Settings,
+    scaler: Scaler,
+    fingerprint: list[float],
+    level: int,
+    trainer: CoopTrainer,
+) -> None:
     """Write the whole training state to ``checkpoint_dir`` every ``checkpoint_every``
     iterations and at the last one; with ``level >= 2``, say so in a line."""
     total = trainer.config.pretrain_iter + trainer.config.n_iter
-    if trainer.iteration % model.checkpoint_every == 0 or trainer.iteration == total:
+    if trainer.iteration % settings.checkpoint_every == 0 or trainer.iteration == total:
         path = write_checkpoint(
-            Path(model.checkpoint_dir) / CHECKPOINT_NAME,
+            Path(settings.checkpoint_dir) / CHECKPOINT_NAME,
             {
-                "scaler": scaler_to_dict(model.scaler_),
+                "scaler": scaler_to_dict(scaler),
                 "trainer": trainer.state_dict(),
-                "data": model._data_fingerprint,
+                "data": fingerprint,
             },
         )
         if level >= 2:
             report(f"checkpoint of iteration {trainer.iteration}/{total} written to {path}")
 
 
-def estimate_log_partition(model: CoopFlow) -> None:
-    """Set ``log_partition_``, its standard error and ``log_partition_info_``."""
-    bounds = model.scaler_.model_bounds
-    n_samples = model.n_partition_samples
+def estimate_log_partition(
+    settings: Settings,
+    energy: nn.Module,
+    flow: Flow,
+    bounds: tuple[float, float],
+    *,
+    chunk: int,
+    generator: torch.Generator,
+    level: int = 0,
+) -> dict[str, Any]:
+    """The energy model's ``log Z`` (``energy`` in data space, chains in the box
+    ``bounds``) by ``settings.log_partition``: ``log_partition_info_``, which holds the
+    estimate (``log_z``) and its ``standard_error``; with ``level >= 2``, a line saying
+    it."""
+    n_samples = settings.n_partition_samples
     if n_samples == "auto":
-        n_samples = 256 if model.log_partition == "ais" else 4096
+        n_samples = 256 if settings.log_partition == "ais" else 4096
     start = time.perf_counter()
-    if model.log_partition == "ais":
-        n_temperatures = int(model.partition_temperatures)
-        sampler = build_part("sampler", model.partition_sampler, None, defaults={"n_steps": 1})
+    if settings.log_partition == "ais":
+        n_temperatures = int(settings.partition_temperatures)
+        sampler = build_part("sampler", settings.partition_sampler, None, defaults={"n_steps": 1})
         betas = torch.linspace(0.0, 1.0, n_temperatures + 1, dtype=torch.float64)
         estimate = ais_log_partition(
-            model._model_energy(),
-            model.flow_,
+            energy,
+            flow,
             sampler,
             n_samples,
             betas,
-            model._generator(0),
+            generator,
             bounds,
             target_accept=getattr(sampler, "target_accept", None),
         )
     else:
         n_temperatures = 0
-        estimate = log_partition(
-            model._model_energy(),
-            model.flow_,
-            n_samples,
-            model._generator(0),
-            bounds,
-            chunk=model._chunk,
-        )
-    model.log_partition_ = estimate.log_z
-    model.log_partition_se_ = estimate.standard_error
-    model.log_partition_info_ = {
+        estimate = log_partition(energy, flow, n_samples, generator, bounds, chunk=chunk)
+    info = {
         **dataclasses.asdict(estimate),
         "n_samples": int(n_samples),
         "n_temperatures": n_temperatures,
         "seconds": time.perf_counter() - start,
     }
-    if verbosity(model.verbose, model._trainer) >= 2:
-        info = model.log_partition_info_
+    if level >= 2:
         report(
             f"log Z = {estimate.log_z:.6g} ± {estimate.standard_error:.2g} "
             f"({info['method']}, {info['n_samples']} samples, {info['seconds']:.2f} s)"
         )
+    return info

@@ -1,7 +1,9 @@
 """Model files and training checkpoints that load without unpickling arbitrary objects.
 
-:func:`save_estimator` and :func:`load_estimator` are ``CoopFlow.save`` and
-``CoopFlow.load``; the functions below them read and write the files.
+:func:`save_model` and :func:`load_model` are what ``CoopFlow.save`` and ``CoopFlow.load``
+write and read: a :class:`SavedModel` (the parameters, the scaler, the parts and the
+fitted attributes), with no estimator involved; the functions below them read and write
+the files.
 
 Both are written with :func:`torch.save` to a temporary file that is then renamed over
 the target (so a crash never leaves a half-written file) and read with
@@ -15,22 +17,23 @@ from __future__ import annotations
 import json
 import pickle
 import zipfile
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
-from sklearn.utils.validation import check_is_fitted
+from torch import nn
 
 from coopkit import registry
-from coopkit.assembly import build_parts, part_specs, settings
-from coopkit.data import scaler_from_dict, scaler_to_dict
+from coopkit.assembly import Settings, build_parts
+from coopkit.data import Scaler, scaler_from_dict, scaler_to_dict
 from coopkit.files import atomic_path
-from coopkit.training import sampler_state
+from coopkit.flows.base import Flow
+from coopkit.samplers.base import Sampler
+from coopkit.training.trainer import sampler_state
 from coopkit.validation import plain, resolve_device
-
-if TYPE_CHECKING:
-    from coopkit.estimator import CoopFlow
 
 MODEL_FORMAT = "coopkit-model"
 CHECKPOINT_FORMAT = "coopkit-checkpoint"
@@ -47,12 +50,25 @@ SAVED_ATTRIBUTES = (
 )
 
 
-def save_estimator(model: CoopFlow, path: str | Path) -> Path:
-    """Write the fitted ``model`` to ``path`` atomically: its parameters as JSON, the
-    fitted attributes as plain values, the weights as state dicts. Parts must be given
-    by registered name, so that loading rebuilds them through the registry."""
-    check_is_fitted(model)
-    specs = part_specs(model, model.scaler_.kind)
+@dataclass(frozen=True)
+class SavedModel:
+    """What a model file holds: the estimator's ``params`` (``get_params(deep=False)``),
+    the ``scaler`` of its data, its fitted parts, and its ``fitted`` attributes (those of
+    :data:`SAVED_ATTRIBUTES`)."""
+
+    params: dict[str, Any]
+    scaler: Scaler
+    flow: Flow
+    energy: nn.Module
+    sampler: Sampler
+    fitted: dict[str, Any]
+
+
+def save_model(path: str | Path, model: SavedModel) -> Path:
+    """Write ``model`` to ``path`` atomically: its parameters as JSON, the fitted
+    attributes as plain values, the weights as state dicts. Parts must be given by
+    registered name, so that loading rebuilds them through the registry."""
+    specs = Settings.resolve(model.params, model.scaler.kind).parts
     unnamed = [kind for kind, spec in specs.items() if not isinstance(spec, str)]
     if unnamed:
         raise ValueError(
@@ -66,13 +82,13 @@ def save_estimator(model: CoopFlow, path: str | Path) -> Path:
     return write_model(
         path,
         {
-            "params": to_json(model.get_params(deep=False)),
+            "params": to_json(model.params),
             "parts": parts,
-            "scaler": scaler_to_dict(model.scaler_),
-            "flow": {k: v.cpu() for k, v in model.flow_.state_dict().items()},
-            "energy": {k: v.cpu() for k, v in model.energy_.state_dict().items()},
-            "sampler": sampler_state(model.sampler_),
-            "fitted": plain({name: getattr(model, name) for name in SAVED_ATTRIBUTES}),
+            "scaler": scaler_to_dict(model.scaler),
+            "flow": {k: v.cpu() for k, v in model.flow.state_dict().items()},
+            "energy": {k: v.cpu() for k, v in model.energy.state_dict().items()},
+            "sampler": sampler_state(model.sampler),
+            "fitted": plain(model.fitted),
         },
     )
 
@@ -89,33 +105,31 @@ def _check_parts_installed(parts: dict[str, dict[str, str]]) -> None:
             ) from exc
 
 
-def load_estimator(cls: type[CoopFlow], path: str | Path, device: str | None) -> CoopFlow:
-    """Read a model written by :func:`save_estimator` as an estimator of class ``cls``,
-    onto ``device`` (``None``: the saved device when it is available, else the CPU)."""
+def load_model(path: str | Path, device: str | None, defaults: Mapping[str, Any]) -> SavedModel:
+    """Read a model written by :func:`save_model`, its parts rebuilt on ``device``
+    (``None``: the saved device when it is available, else the CPU), which its
+    ``params["device"]`` then names. ``defaults`` are the estimator's parameters by
+    default, for those a file written before they existed does not hold."""
     payload = read_model(path)
-    params = json.loads(payload["params"])
+    params = {**defaults, **json.loads(payload["params"])}
     if params.get("data_range") is not None:
         params["data_range"] = tuple(params["data_range"])
-    model = cls(**params)
     if device is None:
         saved = str(params.get("device", "auto"))
         device = saved if saved in ("auto", "cpu") or torch.cuda.is_available() else "cpu"
-    model.device = device
+    params["device"] = device
     _check_parts_installed(payload["parts"])
     scaler = scaler_from_dict(payload["scaler"])
-    model.scaler_, model.device_ = scaler, resolve_device(device)
-    model.settings_ = settings(model, scaler.kind)
-    flow, energy, sampler = build_parts(model, scaler, seed=0)
+    settings = Settings.resolve(params, scaler.kind)
+    flow, energy, sampler = build_parts(settings, scaler, seed=0)
     flow.load_state_dict(payload["flow"])
     energy.load_state_dict(payload["energy"])
     for name, value in payload["sampler"].items():
         setattr(sampler, name, value)
-    model.flow_ = flow.to(model.device_)
-    model.energy_ = energy.to(model.device_)
-    model.sampler_ = sampler
-    for name, value in payload["fitted"].items():
-        setattr(model, name, value)
-    return model
+    target = resolve_device(device)
+    return SavedModel(
+        params, scaler, flow.to(target), energy.to(target), sampler, payload["fitted"]
+    )
 
 
 def to_json(params: dict[str, Any]) -> str:
@@ -197,23 +211,13 @@ def write_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
     return _write(path, CHECKPOINT_FORMAT, payload)
 
 
-def data_fingerprint(X: np.ndarray) -> list[float]:
-    """Shape and two moments of ``X``: enough to tell a checkpoint's data from other data.
-
-    Examples:
-        >>> data_fingerprint(np.full((2, 3), 2.0))
-        [2.0, 3.0, 12.0, 24.0]
-    """
-    values = np.asarray(X, dtype=np.float64)
-    return [*map(float, values.shape), float(values.sum()), float((values**2).sum())]
-
-
 def read_checkpoint(path: str | Path, fingerprint: list[float]) -> dict[str, Any]:
     """Read a checkpoint and check that it was made on the data whose
-    :func:`data_fingerprint` is ``fingerprint``.
+    :func:`~coopkit.data.data_fingerprint` is ``fingerprint``.
 
     Examples:
         >>> import tempfile
+        >>> from coopkit.data import data_fingerprint
         >>> X = np.zeros((4, 2))
         >>> path = Path(tempfile.mkdtemp()) / CHECKPOINT_NAME
         >>> _ = write_checkpoint(path, {"data": data_fingerprint(X), "iteration": 7})

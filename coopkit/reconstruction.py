@@ -23,7 +23,7 @@ from coopkit.inference import Reconstruction, reconstruct
 from coopkit.samplers.base import Sampler
 from coopkit.samplers.langevin import LangevinSampler
 from coopkit.threads import uses_threads
-from coopkit.training import propose
+from coopkit.training.energy import propose
 from coopkit.validation import BOOLEAN, check_arg, integer, number, options, seed_from
 
 

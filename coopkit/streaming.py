@@ -25,10 +25,10 @@ from coopkit.data import (
     Scaler,
     TableScaler,
     check_array,
+    data_fingerprint,
     fit_scaler,
     infer_range,
 )
-from coopkit.persistence import data_fingerprint
 
 SUMMARY_CHUNK = 1024
 
@@ -117,7 +117,7 @@ class Summary:
 
     @property
     def fingerprint(self) -> list[float]:
-        """As :func:`coopkit.persistence.data_fingerprint` of the whole array."""
+        """As :func:`coopkit.data.data_fingerprint` of the whole array."""
         return [
             *map(float, self.shape),
             float(self.feature_sum.sum()),

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from coopkit import CoopFlow, registry
-from coopkit.assembly import build_parts
+from coopkit.assembly import Settings, build_parts
 from coopkit.data import fit_scaler
 from coopkit.presets import PRESETS, preset
 
@@ -24,7 +24,8 @@ def random_images(n: int, seed: int = 0) -> np.ndarray:
 @pytest.mark.parametrize("name", sorted(PRESETS))
 def test_every_preset_builds_the_papers_parts(name: str) -> None:
     model = CoopFlow.from_preset(name)
-    flow, energy, sampler = build_parts(model, fit_scaler(random_images(2)), seed=0)
+    settings = Settings.resolve(model.get_params(deep=False), "image")
+    flow, energy, sampler = build_parts(settings, fit_scaler(random_images(2)), seed=0)
     assert n_parameters(energy) == EBM_PARAMETERS
     assert n_parameters(flow) == FLOWPP_PARAMETERS
     assert (sampler.step_size, sampler.noise_scale, sampler.max_change) == (0.03, 0.0, 0.1)
