@@ -2,21 +2,25 @@
 
 Every estimator parameter listed in :data:`AUTO` defaults to ``"auto"`` and is resolved
 at ``fit`` from the kind of data (``"table"`` or ``"image"``); the resolved values are
-the fitted attribute ``CoopFlow.settings_``. Images get the training settings of the
-authors' released code (listed in ``docs/guide/paper-settings.md``). Tables, which the
-paper does not treat, get the configuration that won the ablations of
-``docs/guide/tuning.md``: an ``nsf`` flow, an energy net that tilts
-the flow (``energy_base="flow"``) through random Fourier features of its input, revised
-by gradient-free pCN moves in the flow's latent space, rates of 1e-3 (flow) and 3e-3
-(energy) with a cosine decay, and a flow that learns from the data (the base of the
-tilt; the energy net corrects it). The paper's algorithm on a table is::
+the fitted attribute ``CoopFlow.settings_``. Both kinds get the configuration that won
+the ablations of ``docs/guide/tuning.md``: an ``nsf`` flow (on images, through the
+exact logit map, on the flattened pixels), an energy net that tilts the flow
+(``energy_base="flow"``), revised by gradient-free pCN moves in the flow's latent space,
+rates of 1e-3 (flow) and 3e-3 (energy) with a cosine decay, and a flow that learns from
+the data (the base of the tilt; the energy net corrects it). The energy net sees its
+inputs through fixed features that let it express sharp functions: random Fourier
+features of the standardised table, or every pixel at octave frequencies
+(:class:`~coopkit.energies.features.OctaveFeatures`), whose level histogram the flow
+alone gets wrong. The paper's algorithm with the authors' released image settings
+(``docs/guide/paper-settings.md``) is::
 
-    CoopFlow(flow="realnvp", sampler="langevin", energy_base="uniform",
-             flow_learns_from="revised", lr_schedule="constant")
+    CoopFlow(flow="glow", energy="conv", sampler="langevin", energy_base="uniform",
+             flow_learns_from="revised", flow_lr=1e-4, energy_lr=1e-4,
+             energy_betas=(0.5, 0.5), warmup_iter=100, lr_schedule="constant")
 
 Examples:
-    >>> resolve("image", {"flow_lr": "auto", "energy_base": "auto", "flow": "nsf"})
-    {'flow_lr': 0.0001, 'energy_base': 'uniform', 'flow': 'nsf'}
+    >>> resolve("image", {"flow_lr": "auto", "energy_base": "auto", "flow": "glow"})
+    {'flow_lr': 0.001, 'energy_base': 'flow', 'flow': 'glow'}
 """
 
 from __future__ import annotations

@@ -61,9 +61,9 @@ class OctaveFeatures(nn.Module):
     .. math:: \gamma(x) = \big[x,\ \sin(2^i \pi x),\ \cos(2^i \pi x)\big]_{i = 0}^{L - 1},
 
     stacked along dimension 1, so that a table ``(n, d)`` becomes ``(n, d (1 + 2L))`` and
-    an image ``(n, c, h, w)`` gets :math:`2L` more channels per channel. In the image
-    units [-1, 1] the highest frequency has period :math:`2^{2 - L}`: ``L = 5`` resolves
-    an eighth of the range, about one level of 16-level data.
+    an image ``(n, c, h, w)`` gets :math:`2L` more channels per channel. The highest
+    frequency has period :math:`2^{2 - L}`: in the image units [-1, 1], ``L = 5`` gives
+    0.125, about the width of one level of 17-level data (2/17).
 
     Examples:
         >>> OctaveFeatures(5)(torch.zeros(2, 64)).shape
