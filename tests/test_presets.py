@@ -21,7 +21,10 @@ def random_images(n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, size=(n, 3, 32, 32), dtype=np.uint8)
 
 
-@pytest.mark.parametrize("name", sorted(PRESETS))
+CIFAR_PRESETS = sorted(name for name in PRESETS if name.startswith("cifar10"))
+
+
+@pytest.mark.parametrize("name", CIFAR_PRESETS)
 def test_every_preset_builds_the_papers_parts(name: str) -> None:
     model = CoopFlow.from_preset(name)
     settings = Settings.resolve(model.get_params(deep=False), "image")
@@ -36,7 +39,7 @@ def test_every_preset_builds_the_papers_parts(name: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(PRESETS))
+@pytest.mark.parametrize("name", CIFAR_PRESETS)
 def test_every_preset_trains_two_iterations_on_random_images(name: str) -> None:
     """The preset's full-size parts, on 32x32x3 images on the CPU; only the batch, the
     Langevin steps and the pre-training are cut down to keep it short."""
@@ -53,6 +56,28 @@ def test_every_preset_trains_two_iterations_on_random_images(name: str) -> None:
     assert model.n_iter_ == (3 if name == "cifar10-pre" else 2)
     assert model.sampler_.step_size == 0.03
     assert model.sample(2, random_state=0).shape == (2, 3, 32, 32)
+
+
+def test_released_preset_is_the_released_training_with_the_small_built_in_parts() -> None:
+    """One parameter away from the image defaults: the paper's reviser, rates, betas,
+    warm-up and flow target, with glow and conv at their default sizes."""
+    model = CoopFlow.from_preset("released", data_range=(0, 16), n_iter=2, batch_size=16)
+    params = model.get_params(deep=False)
+    assert (params["flow"], params["energy"], params["sampler"]) == ("glow", "conv", "langevin")
+    assert params["energy_base"] == "uniform"
+    assert params["flow_learns_from"] == "revised"
+    assert (params["flow_lr"], params["energy_lr"], params["energy_betas"]) == (
+        1e-4,
+        1e-4,
+        (0.5, 0.5),
+    )
+    assert (params["warmup_iter"], params["lr_schedule"]) == (100, "constant")
+    assert params["flow_params"] is None
+    assert params["energy_params"] is None
+    images = np.random.default_rng(0).integers(0, 17, size=(32, 8, 8))
+    model.fit(images)
+    assert model.settings_["flow"] == "glow"
+    assert model.sampler_.bounds == (-1.0, 1.0)
 
 
 def test_parameters_beside_a_preset_override_it() -> None:
