@@ -208,7 +208,8 @@ def _add_fit(commands: Any) -> None:
     fit.add_argument(
         "--preset",
         help="the paper's configuration by name (coopkit.presets: cifar10-T30, cifar10-long, "
-        "cifar10-pre); the options given beside it override it",
+        "cifar10-pre, or released: the released training settings at a small size); the "
+        "options given beside it override it",
     )
     for part in ("flow", "energy", "sampler"):
         fit.add_argument(
