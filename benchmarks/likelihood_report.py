@@ -22,7 +22,7 @@ def estimate_row(found: Sequence[dict[str, Any]], title: str) -> list[str]:
 
     Examples:
         >>> estimate_row([{"bpd": 2.0, "seconds": 0.1}, {"bpd": 3.0, "seconds": 0.1}], "f")
-        ['f', '2.5 ± 0.707', 'exact', '–', '0.1 ± 0']
+        ['f', '2.50 ± 0.71', 'exact', '–', '0.1 ± 0']
     """
     first = found[0]
     se = cell([f["se"] for f in found]) if "se" in first else "exact"

@@ -4,6 +4,7 @@ over seeds, with an honest count of CoopFlow's wins."""
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -40,16 +41,26 @@ def values(rows: Sequence[dict[str, Any]], dataset: str, column: str, metric: st
 
 
 def cell(numbers: Sequence[float]) -> str:
-    """``mean ± sd`` (``n/a`` when empty).
+    """``mean ± sd``, both rounded to the second significant digit of the spread (one
+    digit more cannot be read from a few seeds, and wide tables stay readable); small
+    figures in scientific notation; ``n/a`` when empty.
 
     Examples:
-        >>> cell([0.5, 0.6]), cell([])
-        ('0.55 ± 0.0707', 'n/a')
+        >>> cell([0.5, 0.6]), cell([70.88, 60.1, 75.0]), cell([]), cell([8.111])
+        ('0.550 ± 0.071', '68.7 ± 7.7', 'n/a', '8.111 ± 0')
+        >>> cell([9.3e-05, 6e-4])
+        '3.5e-04 ± 3.6e-04'
     """
     if not numbers:
         return "n/a"
+    mean = statistics.mean(numbers)
     spread = statistics.stdev(numbers) if len(numbers) > 1 else 0.0
-    return f"{statistics.mean(numbers):.4g} ± {spread:.3g}"
+    if spread == 0:
+        return f"{mean:.4g} ± 0"
+    if max(abs(mean), spread) < 1e-2:
+        return f"{mean:.1e} ± {spread:.1e}"
+    decimals = max(0, 1 - math.floor(math.log10(spread)))
+    return f"{mean:.{decimals}f} ± {spread:.{decimals}f}"
 
 
 def wins(rows: Sequence[dict[str, Any]], dataset: str, metric: str) -> bool | None:
