@@ -1,8 +1,9 @@
-"""How much of a digits model's C2ST comes from each pixel's level histogram alone.
+r"""How much of a digits model's C2ST comes from each pixel's level histogram alone.
 
 Run as a module; ``docs/guide/tuning.md`` ("Images") names the command::
 
-    OMP_NUM_THREADS=1 python -m benchmarks.pixel_marginals --method flow_alone --seed 0
+    OMP_NUM_THREADS=1 python -m benchmarks.pixel_marginals --method flow_alone --seed 0 \
+        --n-iter 1000
 
 It fits ``--method`` (a method of :mod:`benchmarks.ablation`, with the demo's settings),
 draws 540 samples rounded to levels and prints their C2ST against the held-out digits
@@ -52,10 +53,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--method", default="flow_alone")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--n-iter", type=int, default=None, help="default: the demo's")
     args = parser.parse_args(argv)
     train, held_out, _, _ = metrics.digits_split()
     demo = dict(DEMOS["digits"])
-    n_iter = demo.pop("n_iter")
+    n_iter = demo.pop("n_iter") if args.n_iter is None else args.n_iter
+    demo.pop("n_iter", None)
     model = CoopFlow(**{**demo, **method_params(args.method, n_iter)})
     model.set_params(random_state=args.seed).fit(train)
     drawn = model.sample(540, random_state=args.seed, revise=args.method != "flow_alone")
