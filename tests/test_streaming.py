@@ -14,6 +14,8 @@ from coopkit import CoopFlow
 from coopkit.streaming import Rows, summarize
 
 SMALL_IMAGES = {
+    "flow": "glow",
+    "energy": "conv",
     "n_iter": 2,
     "batch_size": 16,
     "flow_params": {"hidden_channels": 8, "n_steps": 1},

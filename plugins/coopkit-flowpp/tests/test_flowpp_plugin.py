@@ -66,6 +66,7 @@ def test_coopflow_trains_flowpp_on_digits() -> None:
     model = coopkit.CoopFlow(
         flow="flowpp",
         flow_params={"n_steps": 2, "hidden_channels": 8, "n_components": 3},
+        energy="conv",
         energy_params={"n_f": 8},
         n_iter=3,
         batch_size=16,
