@@ -9,6 +9,7 @@ hits both alike.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import statistics
@@ -220,3 +221,13 @@ def parameter_count(module: torch.nn.Module) -> int:
         8
     """
     return sum(p.numel() for p in module.parameters())
+
+
+def emit(row: dict[str, Any], out: Path | None) -> dict[str, Any]:
+    """Print ``row`` as one JSON line and append it to ``out`` (when given); ``row``."""
+    line = json.dumps(row)
+    print(line, flush=True)
+    if out is not None:
+        with out.open("a", encoding="utf-8") as file:
+            file.write(line + "\n")
+    return row

@@ -22,7 +22,6 @@ images.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from benchmarks.common import emit
 from benchmarks.digits import NOISE_BASELINE
 from coopkit import CoopFlow, metrics
 
@@ -124,16 +124,11 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--out", type=Path, default=None, help="append JSON lines here")
     args = parser.parse_args(argv)
-    rows = []
-    for seed in args.seeds:
-        for method in args.methods:
-            row = run(args.dataset, method, seed, args.n_iter, args.batch_size)
-            rows.append(row)
-            print(json.dumps(row), flush=True)
-            if args.out is not None:
-                with args.out.open("a", encoding="utf-8") as file:
-                    file.write(json.dumps(row) + "\n")
-    return rows
+    return [
+        emit(run(args.dataset, method, seed, args.n_iter, args.batch_size), args.out)
+        for seed in args.seeds
+        for method in args.methods
+    ]
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ dequantisation, Adam at 1e-3, batch 256, scored at each budget of one run.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,6 +34,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from benchmarks.common import emit
 from benchmarks.digits import N_SAMPLES, NOISE_BASELINE, gaussian_fit, score
 from coopkit import CoopFlow, metrics
 from coopkit.demo import DEMOS
@@ -148,15 +148,9 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--out", type=Path, default=None, help="append JSON lines here")
     args = parser.parse_args(argv)
-    rows = []
-    for seed in args.seeds:
-        for row in run(args.method, args.seconds, seed):
-            rows.append(row)
-            print(json.dumps(row), flush=True)
-            if args.out is not None:
-                with args.out.open("a", encoding="utf-8") as file:
-                    file.write(json.dumps(row) + "\n")
-    return rows
+    return [
+        emit(row, args.out) for seed in args.seeds for row in run(args.method, args.seconds, seed)
+    ]
 
 
 if __name__ == "__main__":
