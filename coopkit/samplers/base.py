@@ -129,10 +129,11 @@ class Metropolis:
     One instance serves one sampler call on chains like ``x`` ``(n, *event)``. No step
     waits for the host: the constants are 0-dim tensors made once (a Python float would
     be wrapped into a new tensor at every operation), and accepted proposals are counted
-    per chain on the device. Every quantity is computed by the textbook formula,
-    operation for operation, so the chains are the same bits as a plain loop would give;
-    the work is only arranged into fewer kernel launches, which is what a step costs
-    beyond its gradient on a small net.
+    per chain on the device. :meth:`decide` computes the log acceptance ratio by the
+    textbook formula from the two Gaussian terms (HMC's momenta); MALA forms its ratio
+    with fewer kernels (:func:`coopkit.samplers.mala.log_acceptance`) and uses
+    :meth:`accept` and :meth:`keep` only. Kernel launches are what a step costs beyond
+    its gradient on a small net.
 
     Args:
         x: the chains' states, for their number, device and dtype.
@@ -186,8 +187,13 @@ class Metropolis:
         log_alpha = torch.where(
             n_bad == self.zero, log_alpha.nan_to_num(nan=-math.inf), self.neg_inf
         )
+        return self.accept(log_alpha), log_alpha
+
+    def accept(self, log_alpha: Tensor) -> Tensor:
+        """The ``(n,)`` decisions ``log u < log α`` for ``log_alpha`` ``(n,)`` and one
+        uniform ``u`` per chain from the generator (a ``-inf`` ratio always rejects)."""
         u = draw(torch.rand, log_alpha.shape, self.like, self.generator)
-        return u.log() < log_alpha, log_alpha
+        return u.log() < log_alpha
 
     def keep(self, accept: Tensor, proposed: Chains, current: Chains) -> Chains:
         """Per chain, the ``proposed`` state where ``accept`` ``(n,)`` holds, else the

@@ -40,7 +40,6 @@ from coopkit.samplers.base import (
     draw,
     evaluate,
     mean_probability,
-    scalar,
     to_host,
 )
 from torch import Tensor
@@ -100,26 +99,31 @@ class HMCSampler(Sampler):
         energy: Energy,
         chains: Chains,
         p: Tensor,
-        eps: tuple[Tensor, Tensor],
+        eps: float,
         energies: Tensor,
         differentiable: bool,
     ) -> tuple[Chains, Tensor]:
         """The end points ``(x, E, ∇E)`` and momenta of the trajectories from ``chains``
-        and momenta ``p``, with ``eps = (ε, ε/2)``; the energies along the way are
-        written into ``energies`` ``(n_leapfrog, n)``."""
-        (x, _, grad), (step, half_step) = chains, eps
-        p = p - half_step * grad
+        and momenta ``p``, with step ``eps``; the energies along the way are written into
+        ``energies`` ``(n_leapfrog, n)``.
+
+        Each position and momentum update is one fused multiply-add
+        (``torch.add(a, b, alpha=...)``), where ``a + ε * b`` takes two kernels: the end
+        points differ from the textbook's in their last bits only.
+        """
+        x, _, grad = chains
+        p = torch.add(p, grad, alpha=-0.5 * eps)
         for k in range(self.n_leapfrog):
-            x, e, grad = evaluate(energy, x + step * p, differentiable)
+            x, e, grad = evaluate(energy, torch.add(x, p, alpha=eps), differentiable)
             energies[k] = e.detach()
-            p = p - (step if k < self.n_leapfrog - 1 else half_step) * grad
+            p = torch.add(p, grad, alpha=-eps if k < self.n_leapfrog - 1 else -0.5 * eps)
         return (x, e, grad), p
 
     def _step(
         self,
         energy: Energy,
         chains: Chains,
-        eps: tuple[Tensor, Tensor],
+        eps: float,
         metropolis: Metropolis,
         energies: Tensor,
         differentiable: bool,
@@ -152,10 +156,8 @@ class HMCSampler(Sampler):
         adaptation = DualAveraging(self.step_size, self.target_accept)
         step_size = self.step_size
         for t in range(self.n_warmup + self.n_steps):
-            if t <= self.n_warmup:  # the step size changes in the warm-up only
-                eps = scalar(step_size, x), scalar(0.5 * step_size, x)
             chains, accept, log_alpha = self._step(
-                energy, chains, eps, metropolis, energies, differentiable
+                energy, chains, step_size, metropolis, energies, differentiable
             )
             if t < self.n_warmup:
                 adaptation.update(mean_probability(log_alpha))

@@ -207,19 +207,21 @@ def reference_hmc(
         (torch.float32, (2,), {"n_leapfrog": 1, "n_steps": 8}, quartic, True),
     ],
 )
-def test_chains_match_a_one_chain_at_a_time_reference_bit_for_bit(
+def test_chains_match_a_one_chain_at_a_time_reference_to_float_tolerance(
     dtype: torch.dtype,
     event: tuple[int, ...],
     params: dict[str, object],
     energy: Energy,
     differentiable: bool,
 ) -> None:
-    # The batched bookkeeping must not change a chain: same draws, same decisions, same bits.
+    # The batched bookkeeping and fused leapfrog updates must not change a chain beyond
+    # rounding: same draws, same decisions, the textbook updates' states to float tolerance.
     x0 = 1.5 * torch.randn(16, *event, generator=torch.Generator().manual_seed(5), dtype=dtype)
     sampler = HMCSampler(**{"step_size": 0.4, "n_leapfrog": 5, "n_steps": 4, **params})
     generator = torch.Generator().manual_seed(7)
     result = sampler(energy, x0, generator=generator, differentiable=differentiable)
     x, rate, step_size = reference_hmc(sampler, energy, x0, seed=7)
-    assert torch.equal(result.x.detach(), x)
-    assert (result.stats["acceptance_rate"], result.stats["step_size"]) == (rate, step_size)
+    torch.testing.assert_close(result.x.detach(), x)
+    assert result.stats["acceptance_rate"] == rate
+    assert result.stats["step_size"] == pytest.approx(step_size, rel=1e-5)
     assert 0 < rate < 1
