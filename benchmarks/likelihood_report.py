@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from benchmarks.quality_report import cell
+from coopkit.inference import trusted
 
 # (method, estimate, title): the rows of the likelihood table.
 ESTIMATES = (
@@ -18,14 +19,21 @@ ESTIMATES = (
 
 
 def estimate_row(found: Sequence[dict[str, Any]], title: str) -> list[str]:
-    """One table row from the per-seed records of one estimate.
+    """One table row from the per-seed records of one estimate; its standard error reads
+    "unreliable" when any seed's estimate rests on too few draws
+    (:func:`coopkit.inference.trusted`), because its error bar is then not true.
 
     Examples:
         >>> estimate_row([{"bpd": 2.0, "seconds": 0.1}, {"bpd": 3.0, "seconds": 0.1}], "f")
         ['f', '2.50 ± 0.71', 'exact', '–', '0.1 ± 0']
+        >>> row = {"bpd": 3.3, "se": 0.02, "ess": 1.0, "n_samples": 4096, "seconds": 1.0}
+        >>> estimate_row([row], "EBM")[2:4]
+        ['unreliable', '1 ± 0 of 4096']
     """
     first = found[0]
     se = cell([f["se"] for f in found]) if "se" in first else "exact"
+    if "ess" in first and not all(trusted(f["ess"], f["n_samples"]) for f in found):
+        se = "unreliable"
     ess = f"{cell([f['ess'] for f in found])} of {first['n_samples']}" if "ess" in first else "–"
     return [
         title,

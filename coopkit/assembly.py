@@ -72,6 +72,8 @@ class Settings:
     energy_l2: float
     target_revision: float | None
     energy_base: str
+    tilt: float | str
+    validation_fraction: float
     flow_grad_clip: float | None
     data_range: tuple[float, float] | None
     device: Any

@@ -15,17 +15,25 @@ from torch import nn
 from coopkit import presets
 from coopkit.assembly import Settings
 from coopkit.data import check_array, check_shape, data_kind
-from coopkit.fitting import Run, estimate_log_partition, prepare_run, run_trainer, verbosity
+from coopkit.fitting import (
+    Run,
+    estimate_log_partition,
+    fitted_tilt,
+    prepare_run,
+    run_trainer,
+    validation_split,
+    verbosity,
+)
 from coopkit.inference import chunked
-from coopkit.persistence import SAVED_ATTRIBUTES, SavedModel, load_model, save_model
+from coopkit.persistence import PersistenceMixin
 from coopkit.reconstruction import ReconstructionMixin
 from coopkit.sampling import SamplingMixin
-from coopkit.scoring import DensityScoresMixin
-from coopkit.streaming import TrainingData, training_data
+from coopkit.scoring import DensityScoresMixin, warn_if_unreliable
+from coopkit.streaming import TrainingData, read_rows, training_data
 from coopkit.threads import uses_threads
 from coopkit.training.config import TrainingDivergedError
-from coopkit.training.energy import EnergyRunner, score_energy
-from coopkit.validation import PATH, check_arg, check_params, resolve_device, seed_from
+from coopkit.training.energy import EnergyRunner, ScaledEnergy, score_energy
+from coopkit.validation import check_params, seed_from
 
 # Samples evaluated at once without gradients (sampling, scores, log Z): 4 training
 # batches, which fit in memory by construction (a Flow++ with self-attention at 32x32
@@ -34,6 +42,7 @@ _CHUNK = (256, 1024)
 
 
 class CoopFlow(
+    PersistenceMixin,
     SamplingMixin,
     DensityScoresMixin,
     ReconstructionMixin,
@@ -79,6 +88,12 @@ class CoopFlow(
         energy_base: ``"uniform"`` (the paper: ``exp(-E)`` on the box) or ``"flow"``
             (``q(x) exp(-E(x))``, chains in the flow's latent space) (``"auto"``: flow /
             uniform).
+        tilt: β of the fitted model ``q·exp(-β E)`` (or ``exp(-β E)`` with
+            ``energy_base="uniform"``) that sampling, scores and ``log Z`` use; training
+            learns β = 1 (the default). ``"auto"``: chosen on held-out rows with
+            ``energy_base="flow"`` (:mod:`coopkit.tilt`), else 1.
+        validation_fraction: rows held out of training to choose ``tilt="auto"`` on
+            (only then).
         flow_grad_clip: maximum gradient norm of the flow's step, or ``None``.
         data_range: ``(low, high)`` of image values; inferred when unambiguous.
         device: ``"auto"``, ``"cpu"`` or ``"cuda[:i]"``.
@@ -115,12 +130,17 @@ class CoopFlow(
         history_: per iteration, ``flow_nll``, ``energy_data``, ``energy_revised``,
             ``revision`` (mean norm of the Langevin change) and the sampler's stats.
         n_iter_: iterations done, pre-training included.
+        tilt_: the fitted model's β (also in ``settings_["tilt"]``).
+        tilt_info_: how ``tilt_`` was chosen: per β, the validation rows' log-likelihood
+            and the effective sample size (``None`` when it was not chosen).
         stop_reason_: ``"completed"``, or where training diverged or was interrupted.
         log_partition_: the energy model's ``log Z`` in model units.
         log_partition_se_: the standard error of ``log_partition_``.
         log_partition_info_: how ``log Z`` was estimated: ``method``, ``log_z``,
             ``standard_error``, ``ess``, ``acceptance_rate`` and ``start`` (AIS),
-            ``n_samples``, ``n_temperatures`` and ``seconds``.
+            ``n_samples``, ``n_temperatures``, ``seconds`` and ``reliable`` (an effective
+            sample size of at least 5% of the draws and 30; otherwise fit and the
+            scores warn).
 
     Examples:
         >>> from coopkit.datasets import moons
@@ -167,6 +187,8 @@ class CoopFlow(
         energy_l2: float = 0.0,
         target_revision: float | None = None,
         energy_base: str = "auto",
+        tilt: float | str = 1.0,
+        validation_fraction: float = 0.1,
         flow_grad_clip: float | None = 1.0,
         data_range: tuple[float, float] | None = None,
         device: str = "auto",
@@ -205,6 +227,8 @@ class CoopFlow(
         self.energy_l2 = energy_l2
         self.target_revision = target_revision
         self.energy_base = energy_base
+        self.tilt = tilt
+        self.validation_fraction = validation_fraction
         self.flow_grad_clip = flow_grad_clip
         self.data_range = data_range
         self.device = device
@@ -270,14 +294,17 @@ class CoopFlow(
             y: ignored.
             resume: a checkpoint file to continue from.
         """
-        X = training_data(X)
-        if X.shape[0] < 2:
+        rows = training_data(X)
+        if rows.shape[0] < 2:
             raise ValueError(
-                f"X has {X.shape[0]} sample; CoopFlow needs at least 2 samples to "
+                f"X has {rows.shape[0]} sample; CoopFlow needs at least 2 samples to "
                 "standardise the data and learn from it."
             )
         check_params(self.get_params(deep=False))
-        settings = Settings.resolve(self.get_params(deep=False), data_kind(X.shape))
+        settings = Settings.resolve(self.get_params(deep=False), data_kind(rows.shape))
+        split = validation_split(settings, len(rows))
+        validation = None if split is None else read_rows(X, split[1])
+        X = rows if split is None else training_data(X, split[0])
         warm = settings.warm_start and resume is None and hasattr(self, "_trainer")
         previous = Run(self._trainer, self.scaler_, self.device_) if warm else None
         run = prepare_run(settings, X, resume, previous)
@@ -299,6 +326,7 @@ class CoopFlow(
             raise
         finally:
             self.n_iter_ = trainer.iteration
+            self._choose_tilt(settings, validation)
             self._estimate_log_partition(settings)
         return self
 
@@ -311,6 +339,19 @@ class CoopFlow(
         self.n_features_in_ = int(np.prod(X.shape[1:]))
         self.history_ = trainer.history
         self._data_fingerprint = X.fingerprint
+
+    def _choose_tilt(self, settings: Settings, validation: np.ndarray | None) -> None:
+        """Set ``tilt_`` and ``tilt_info_``, chosen on the ``validation`` rows."""
+        self.tilt_, self.tilt_info_ = fitted_tilt(
+            settings,
+            self._runner(),
+            self.flow_,
+            None if validation is None else self._to_model(validation, "validation rows"),
+            self.scaler_.model_bounds,
+            chunk=self._chunk,
+            generator=self._generator(1),
+        )
+        self.settings_ = {**self.settings_, "tilt": self.tilt_}
 
     def _estimate_log_partition(self, settings: Settings) -> None:
         """Set ``log_partition_``, its standard error and ``log_partition_info_``."""
@@ -325,43 +366,7 @@ class CoopFlow(
         )
         self.log_partition_, self.log_partition_se_ = info["log_z"], info["standard_error"]
         self.log_partition_info_ = info
-
-    def save(self, path: str | Path) -> Path:
-        """Write the fitted model to one file, atomically.
-
-        Parameters are stored as JSON, the fitted state as plain values, the weights as
-        state dicts; :meth:`load` reads it without unpickling arbitrary objects. Parts
-        must be given by registered name. The optimisers' state is not kept: to continue
-        training later, use ``checkpoint_dir`` and ``fit(X, resume=...)``.
-        """
-        check_arg("path", path, PATH)
-        check_is_fitted(self)
-        fitted = {name: getattr(self, name) for name in SAVED_ATTRIBUTES}
-        parts = (self.flow_, self.energy_, self.sampler_)
-        params = self.get_params(deep=False)
-        return save_model(path, SavedModel(params, self.scaler_, *parts, fitted))
-
-    @classmethod
-    def load(cls, path: str | Path, device: str | None = None) -> CoopFlow:
-        """Read a model written by :meth:`save`, onto ``device`` (default: the saved
-        device when it is available here, else the CPU).
-
-        Raises:
-            FileNotFoundError: no file at ``path``.
-            ValueError: the file is corrupt or truncated, or not a coopkit model.
-            UnknownPartError: a part's plugin is not installed (the message names both).
-        """
-        check_arg("path", path, PATH)
-        if device is not None:
-            resolve_device(device)
-        saved = load_model(path, device, cls().get_params(deep=False))
-        model = cls(**saved.params)
-        model.scaler_, model.device_ = saved.scaler, resolve_device(model.device)
-        model.settings_ = Settings.resolve(saved.params, saved.scaler.kind).auto
-        model.flow_, model.energy_, model.sampler_ = saved.flow, saved.energy, saved.sampler
-        for name, value in saved.fitted.items():
-            setattr(model, name, value)
-        return model
+        warn_if_unreliable(info)
 
     def _runner(self) -> EnergyRunner:
         """The fitted energy net in the estimator's precision, compiled once if asked."""
@@ -369,12 +374,17 @@ class CoopFlow(
             self._energy_runner = EnergyRunner(self.energy_, self.precision, self.compile)
         return self._energy_runner
 
-    def _model_energy(self, compiled: bool = True) -> nn.Module:
-        """The fitted model's energy in data space (tilted by the flow with
-        ``energy_base="flow"``); ``compiled=False`` for reconstruction, which
-        back-propagates through the sampler (compiled graphs do not support that)."""
+    def _tilted_energy(self, compiled: bool = True) -> nn.Module:
+        """The fitted energy net times ``tilt_``; ``compiled=False`` for reconstruction,
+        which back-propagates through the sampler (compiled graphs do not support that)."""
         runner = self._runner() if compiled else EnergyRunner(self.energy_, self.precision)
-        return score_energy(runner, self.flow_, self.settings_["energy_base"])
+        return runner if self.tilt_ == 1.0 else ScaledEnergy(runner, self.tilt_)
+
+    def _model_energy(self, compiled: bool = True) -> nn.Module:
+        """The fitted model's energy in data space: the tilted energy net
+        (:meth:`_tilted_energy`), with ``energy_base="flow"`` minus ``log q``."""
+        energy = self._tilted_energy(compiled)
+        return score_energy(energy, self.flow_, self.settings_["energy_base"])
 
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()

@@ -5,6 +5,8 @@ from a checkpoint, or new); :func:`run_trainer` runs it with a progress bar and 
 checkpoints; :func:`estimate_log_partition` estimates the energy model's ``log Z`` at
 the end. They take the estimator's :class:`~coopkit.assembly.Settings` and plain values,
 never the estimator: ``fit`` sets its fitted attributes from what they return.
+:func:`validation_split` and :func:`fitted_tilt` hold out the rows on which the
+model's tilt is chosen (:mod:`coopkit.tilt`), and choose it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -24,9 +27,10 @@ from coopkit.assembly import Settings, build_part, build_parts, training_config
 from coopkit.data import Scaler, check_shape, scaler_from_dict, scaler_to_dict
 from coopkit.distributed import current_world
 from coopkit.flows.base import Flow
-from coopkit.inference import ais_log_partition, log_partition
+from coopkit.inference import ais_log_partition, log_partition, trusted
 from coopkit.persistence import CHECKPOINT_NAME, read_checkpoint, write_checkpoint
-from coopkit.streaming import TrainingData
+from coopkit.streaming import TrainingData, split_rows
+from coopkit.tilt import choose_tilt
 from coopkit.training.trainer import CoopTrainer
 from coopkit.validation import resolve_device, seed_from
 
@@ -153,6 +157,51 @@ def write_training_checkpoint(
             report(f"checkpoint of iteration {trainer.iteration}/{total} written to {path}")
 
 
+def chooses_tilt(settings: Settings) -> bool:
+    """Whether the fitted model's tilt is chosen on validation rows: ``tilt="auto"``
+    on a flow-tilted CoopFlow (``energy_base="flow"``, ``proposal="flow"``) with a
+    ``validation_fraction`` above 0."""
+    return (
+        settings.tilt == "auto"
+        and settings.energy_base == "flow"
+        and settings.proposal == "flow"
+        and settings.validation_fraction > 0
+    )
+
+
+def validation_split(settings: Settings, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Positions of the training and the validation rows among ``n`` when
+    :func:`chooses_tilt` (``None`` otherwise, or when ``n < 3``). The rows are drawn
+    with ``random_state`` when it is an integer and with seed 0 otherwise, so that a
+    warm start or a resumed fit sees the same training rows."""
+    if not chooses_tilt(settings) or n < 3:
+        return None
+    seed = settings.random_state if isinstance(settings.random_state, int) else 0
+    return split_rows(n, settings.validation_fraction, seed)
+
+
+def fitted_tilt(
+    settings: Settings,
+    energy: nn.Module,
+    flow: Flow,
+    validation: torch.Tensor | None,
+    bounds: tuple[float, float],
+    *,
+    chunk: int,
+    generator: torch.Generator,
+) -> tuple[float, dict[str, Any] | None]:
+    """The tilt β of the fitted model and how it was chosen (``tilt_info_``): chosen on
+    the ``validation`` rows (model units) by :func:`coopkit.tilt.choose_tilt` with
+    ``n_partition_samples`` chains ("auto": 1024); without them, ``tilt`` as given, or 1
+    (the model as trained) for ``"auto"``."""
+    if validation is None:
+        return (1.0 if settings.tilt == "auto" else float(settings.tilt)), None
+    n_samples = settings.n_partition_samples
+    n_samples = 1024 if n_samples == "auto" else int(n_samples)
+    choice = choose_tilt(energy, flow, validation, bounds, n_samples, generator, chunk=chunk)
+    return choice.tilt, choice.as_dict()
+
+
 def estimate_log_partition(
     settings: Settings,
     energy: nn.Module,
@@ -165,8 +214,8 @@ def estimate_log_partition(
 ) -> dict[str, Any]:
     """The energy model's ``log Z`` (``energy`` in data space, chains in the box
     ``bounds``) by ``settings.log_partition``: ``log_partition_info_``, which holds the
-    estimate (``log_z``) and its ``standard_error``; with ``level >= 2``, a line saying
-    it."""
+    estimate (``log_z``), its ``standard_error`` and whether it is ``reliable``
+    (:func:`coopkit.inference.trusted`); with ``level >= 2``, a line saying it."""
     n_samples = settings.n_partition_samples
     if n_samples == "auto":
         n_samples = 256 if settings.log_partition == "ais" else 4096
@@ -193,6 +242,7 @@ def estimate_log_partition(
         "n_samples": int(n_samples),
         "n_temperatures": n_temperatures,
         "seconds": time.perf_counter() - start,
+        "reliable": trusted(estimate.ess, n_samples),
     }
     if level >= 2:
         report(

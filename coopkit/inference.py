@@ -35,6 +35,9 @@ from torch import Tensor
 from coopkit.flows.base import Flow
 from coopkit.samplers.base import Energy, Sampler
 
+MIN_ESS_FRACTION = 0.05
+MIN_ESS = 30
+
 
 @dataclass
 class Reconstruction:
@@ -226,6 +229,19 @@ def weighted_estimate(
     ess = w.sum() ** 2 / w.square().sum()
     standard_error = (w.std() / math.sqrt(len(w))).item()
     return PartitionEstimate(log_z.item(), standard_error, ess.item(), method, acceptance_rate)
+
+
+def trusted(ess: float, n_samples: int) -> bool:
+    """Whether an estimate of ``log Z`` from ``n_samples`` draws (or AIS chains) whose
+    weights' effective sample size is ``ess`` can be trusted: at least 5% of them and at
+    least 30. Below that a few draws carry the estimate, which is then biased low by
+    more than its standard error says (``docs/guide/likelihood.md``).
+
+    Examples:
+        >>> trusted(300.0, 4096), trusted(100.0, 4096), trusted(29.0, 100)
+        (True, False, False)
+    """
+    return ess >= max(MIN_ESS, MIN_ESS_FRACTION * n_samples)
 
 
 def ais_log_partition(

@@ -3,7 +3,7 @@
 :func:`save_model` and :func:`load_model` are what ``CoopFlow.save`` and ``CoopFlow.load``
 write and read: a :class:`SavedModel` (the parameters, the scaler, the parts and the
 fitted attributes), with no estimator involved; the functions below them read and write
-the files.
+the files. :class:`PersistenceMixin` gives the estimator its ``save`` and ``load``.
 
 Both are written with :func:`torch.save` to a temporary file that is then renamed over
 the target (so a crash never leaves a half-written file) and read with
@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from coopkit import registry
@@ -33,7 +34,7 @@ from coopkit.files import atomic_path
 from coopkit.flows.base import Flow
 from coopkit.samplers.base import Sampler
 from coopkit.training.trainer import sampler_state
-from coopkit.validation import plain, resolve_device
+from coopkit.validation import PATH, check_arg, plain, resolve_device
 
 MODEL_FORMAT = "coopkit-model"
 CHECKPOINT_FORMAT = "coopkit-checkpoint"
@@ -47,6 +48,8 @@ SAVED_ATTRIBUTES = (
     "log_partition_",
     "log_partition_se_",
     "log_partition_info_",
+    "tilt_",
+    "tilt_info_",
 )
 
 
@@ -62,6 +65,50 @@ class SavedModel:
     energy: nn.Module
     sampler: Sampler
     fitted: dict[str, Any]
+
+
+class PersistenceMixin:
+    """:meth:`save` and :meth:`load` for CoopFlow: a fitted model to one file and back,
+    through :func:`save_model` and :func:`load_model`."""
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted model to one file, atomically.
+
+        Parameters are stored as JSON, the fitted state as plain values, the weights as
+        state dicts; :meth:`load` reads it without unpickling arbitrary objects. Parts
+        must be given by registered name. The optimisers' state is not kept: to continue
+        training later, use ``checkpoint_dir`` and ``fit(X, resume=...)``.
+        """
+        check_arg("path", path, PATH)
+        check_is_fitted(self)
+        fitted = {name: getattr(self, name) for name in SAVED_ATTRIBUTES}
+        parts = (self.flow_, self.energy_, self.sampler_)
+        params = self.get_params(deep=False)
+        return save_model(path, SavedModel(params, self.scaler_, *parts, fitted))
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | None = None) -> Any:
+        """Read a model written by :meth:`save`, onto ``device`` (default: the saved
+        device when it is available here, else the CPU).
+
+        Raises:
+            FileNotFoundError: no file at ``path``.
+            ValueError: the file is corrupt or truncated, or not a coopkit model.
+            UnknownPartError: a part's plugin is not installed (the message names both).
+        """
+        check_arg("path", path, PATH)
+        if device is not None:
+            resolve_device(device)
+        saved = load_model(path, device, cls().get_params(deep=False))
+        model = cls(**saved.params)
+        model.scaler_, model.device_ = saved.scaler, resolve_device(model.device)
+        model.flow_, model.energy_, model.sampler_ = saved.flow, saved.energy, saved.sampler
+        model.tilt_, model.tilt_info_ = 1.0, None  # a file written before the tilt existed
+        for name, value in saved.fitted.items():
+            setattr(model, name, value)
+        auto = Settings.resolve(saved.params, saved.scaler.kind).auto
+        model.settings_ = {**auto, "tilt": model.tilt_}
+        return model
 
 
 def save_model(path: str | Path, model: SavedModel) -> Path:

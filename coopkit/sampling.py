@@ -50,7 +50,7 @@ class SamplingMixin:
             )
             if revise:
                 x = revise_proposals(
-                    self.flow_, self._runner(), self.sampler_, starts, base, generator
+                    self.flow_, self._tilted_energy(), self.sampler_, starts, base, generator
                 )[1]
             else:
                 x = decode(self.flow_, starts, base)

@@ -13,6 +13,8 @@ References:
 from __future__ import annotations
 
 import math
+import warnings
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -21,6 +23,30 @@ from sklearn.utils.validation import check_is_fitted
 
 from coopkit.inference import chunked, in_box
 from coopkit.threads import uses_threads
+
+
+class UnreliableLogPartitionWarning(UserWarning):
+    """``log Z`` rests on too few of its draws or chains to be trusted."""
+
+
+def warn_if_unreliable(info: Mapping[str, Any]) -> None:
+    """Warn (:class:`UnreliableLogPartitionWarning`, once per place it is called from,
+    by Python's default filter) when the ``log Z`` estimate ``info``
+    (``log_partition_info_``) is not ``reliable``. Models saved before the flag
+    existed are not checked."""
+    if info.get("reliable", True):
+        return
+    warnings.warn(
+        f"log Z = {info['log_z']:.6g} rests on an effective sample size of "
+        f"{info['ess']:.3g} of its {info['n_samples']} {info['method']} draws (under 5% "
+        "or under 30), so it, its standard error and every score computed from it are "
+        "unreliable: log Z is likely too low and log-densities too high. Use "
+        "log_partition='ais' with more partition_temperatures or n_partition_samples, "
+        "train the flow longer, or let the fit choose a weaker tilt (tilt='auto'); "
+        "docs/guide/likelihood.md explains.",
+        UnreliableLogPartitionWarning,
+        stacklevel=3,
+    )
 
 
 class DensityScoresMixin:
@@ -47,10 +73,12 @@ class DensityScoresMixin:
         images in model units; the training data's range plus one standard deviation
         for tables): samples outside it score ``-inf``. ``log Z`` is
         :attr:`log_partition_`, estimated after ``fit`` by importance sampling from the
-        flow (standard error :attr:`log_partition_se_`). The flow's own exact
+        flow (standard error :attr:`log_partition_se_`); when too few draws carry it,
+        an :class:`UnreliableLogPartitionWarning` says so. The flow's own exact
         log-density is :meth:`flow_score_samples`. Returns ``(n,)``.
         """
         V = self._to_model(X)
+        warn_if_unreliable(self.log_partition_info_)
         with torch.no_grad():
             energies = chunked(self._model_energy(), V, self._chunk).double()
         energies = energies.masked_fill(~in_box(V, self.scaler_.model_bounds), math.inf)

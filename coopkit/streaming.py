@@ -58,8 +58,8 @@ class Rows:
     """Random access to the samples of a memory-mapped array or a Dataset.
 
     ``shape`` and ``ndim`` are those of the whole data, ``(n, *sample_shape)``, as for an
-    array. ``read(indices)`` returns ``(k, *sample_shape)`` samples, checked like ``fit``
-    checks an array (numbers, finite).
+    array, or of its rows ``index`` only (positions into ``X``). ``read(indices)`` returns
+    ``(k, *sample_shape)`` samples, checked like ``fit`` checks an array (numbers, finite).
 
     Examples:
         >>> rows = Rows(torch.utils.data.TensorDataset(torch.arange(12.0).reshape(6, 2)))
@@ -67,9 +67,11 @@ class Rows:
         ((6, 2), [[8.0, 9.0], [2.0, 3.0]])
     """
 
-    def __init__(self, X: np.memmap | Dataset, name: str = "X") -> None:
-        self.X, self.name = X, name
-        n = len(X)  # type: ignore[arg-type]
+    def __init__(
+        self, X: np.memmap | Dataset, name: str = "X", index: np.ndarray | None = None
+    ) -> None:
+        self.X, self.name, self.index = X, name, index
+        n = len(X) if index is None else len(index)  # type: ignore[arg-type]
         if n == 0:
             raise ValueError(f"{name} is empty: 0 samples while a minimum of 1 is required.")
         sample_shape = X.shape[1:] if isinstance(X, np.memmap) else _sample_array(X[0]).shape
@@ -86,6 +88,8 @@ class Rows:
 
     def read(self, indices: np.ndarray) -> np.ndarray:
         """The samples at ``indices``, ``(k, *sample_shape)``."""
+        if self.index is not None:
+            indices = self.index[indices]
         if isinstance(self.X, np.memmap):
             order = np.argsort(indices)
             block = np.empty((len(indices), *self.shape[1:]), dtype=self.X.dtype)
@@ -201,11 +205,40 @@ class TrainingData:
         return self.shape[0]
 
 
-def training_data(X: Any) -> TrainingData:
-    """:class:`TrainingData` for an array (checked, then copied to the device in ``fit``)
-    or, read batch by batch, a memory-mapped array or a Dataset."""
+def sample_count(X: Any) -> int:
+    """The number of samples of an array (checked), a memory-mapped array or a Dataset."""
+    return len(Rows(X)) if is_streamed(X) else len(check_array(X))
+
+
+def read_rows(X: Any, indices: np.ndarray) -> np.ndarray:
+    """The samples of ``X`` (an array, a memory-mapped array or a Dataset) at
+    ``indices``, as a checked array."""
     if is_streamed(X):
-        rows = Rows(X)
+        return Rows(X, index=indices).read(np.arange(len(indices)))
+    return check_array(X)[indices]
+
+
+def split_rows(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of the training and the validation rows among ``n``: a random
+    ``fraction`` of them (rounded, at least 1 and leaving 2 to train on) is held out,
+    drawn with ``seed``; both sorted.
+
+    Examples:
+        >>> train, validation = split_rows(10, 0.2, seed=0)
+        >>> len(train), len(validation), sorted([*train, *validation]) == list(range(10))
+        (8, 2, True)
+    """
+    m = min(max(1, round(fraction * n)), n - 2)
+    order = np.random.default_rng(seed).permutation(n)
+    return np.sort(order[m:]), np.sort(order[:m])
+
+
+def training_data(X: Any, rows: np.ndarray | None = None) -> TrainingData:
+    """:class:`TrainingData` for an array (checked, then copied to the device in ``fit``)
+    or, read batch by batch, a memory-mapped array or a Dataset; of its ``rows`` only
+    (positions) when given."""
+    if is_streamed(X):
+        rows = Rows(X, index=rows)
         summary = summarize(rows)
         return TrainingData(
             rows.shape,
@@ -214,6 +247,8 @@ def training_data(X: Any) -> TrainingData:
             lambda scaler, device: DeviceBatches(rows, scaler, device),
         )
     array = check_array(X)
+    if rows is not None:
+        array = array[rows]
 
     def on_device(scaler: Scaler, device: torch.device) -> Tensor:
         return torch.as_tensor(scaler.to_model(array), dtype=torch.float32, device=device)

@@ -118,6 +118,10 @@ PARAMETER_CONSTRAINTS: dict[str, Constraint] = {
     "pretrain_iter": integer(0),
     "proposal": options("flow", "noise"),
     "energy_l2": number(0),
+    "tilt": options("auto") | number(0),
+    "validation_fraction": Constraint(
+        "a number >= 0 and < 1", lambda v: _is_number(v) and 0 <= v < 1
+    ),
     "target_revision": number(0, strict=True) | NONE,
     "flow_grad_clip": number(0, strict=True) | NONE,
     "precision": options("float32", "bfloat16"),

@@ -3,7 +3,8 @@ r"""The energy as the training loop, the sampler and the scores run it.
 :class:`EnergyRunner` runs the energy net in the chosen precision, compiled if asked;
 :class:`FlowTiltedEnergy` and :class:`LatentEnergy` are the flow-tilted EBM
 (``energy_base="flow"``) in data space and in the flow's latent space;
-:class:`FlowLogProb` is the flow's log-density as a module (for DistributedDataParallel).
+:class:`FlowLogProb` is the flow's log-density as a module (for DistributedDataParallel);
+:class:`ScaledEnergy` is the energy net times the fitted model's tilt.
 :func:`propose` draws the chains' starts, :func:`revise_proposals` runs the sampler from
 them and :func:`decode` maps chain states to data space.
 """
@@ -53,6 +54,19 @@ class EnergyRunner(nn.Module):
             return self.compiled(x)
         with torch.autocast(x.device.type, dtype=torch.bfloat16):
             return self.compiled(x).float()
+
+
+class ScaledEnergy(nn.Module):
+    r"""An energy net times a fixed factor, :math:`\beta E_\theta(x)`: the fitted model's
+    tilt (:mod:`coopkit.tilt`). ``(n, *event)`` to ``(n,)``."""
+
+    def __init__(self, energy: nn.Module, scale: float) -> None:
+        super().__init__()
+        self.energy = energy
+        self.scale = scale
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.scale * self.energy(x)
 
 
 class FlowTiltedEnergy(nn.Module):
