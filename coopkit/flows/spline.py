@@ -52,6 +52,7 @@ from torch import Tensor
 from coopkit.flows.base import ActNorm, Chain, Flow, Transform
 from coopkit.flows.coupling import mlp
 from coopkit.flows.glow import Logit
+from coopkit.flows.whitening import Whitening
 
 MIN_BIN_SIZE = 1e-3
 MIN_DERIVATIVE = 1e-3
@@ -202,8 +203,8 @@ class SplineCoupling(Transform):
 
 
 class NSF(Flow):
-    """Neural spline flow: ActNorm, then ``n_layers`` spline couplings with alternating
-    masks, each followed by an ActNorm. Input ``(n, features)``, or images
+    """Neural spline flow: ActNorm (or whitening), then ``n_layers`` spline couplings
+    with alternating masks, each followed by an ActNorm. Input ``(n, features)``, or images
     ``(n, c, h, w)`` in [-1, 1], which pass the :class:`~coopkit.flows.glow.Logit` map
     and are flattened to ``(n, c*h*w)`` first.
 
@@ -218,6 +219,9 @@ class NSF(Flow):
         n_hidden: hidden layers per conditioner.
         n_bins: spline bins ``K`` (at least 2).
         bound: ``B``, the splines act on ``[-B, B]``.
+        whiten: a first layer that whitens with the data's mean and covariance
+            (:class:`~coopkit.flows.whitening.Whitening`) instead of the first ActNorm,
+            so that the flow starts at the data's full-covariance Gaussian fit.
 
     Examples:
         >>> flow = NSF((2,), n_layers=2, hidden_features=16)
@@ -245,6 +249,7 @@ class NSF(Flow):
         n_hidden: int = 2,
         n_bins: int = 8,
         bound: float = 5.0,
+        whiten: bool = False,
     ) -> None:
         if len(event_shape) not in (1, 3):
             raise ValueError(
@@ -265,7 +270,7 @@ class NSF(Flow):
         super().__init__(event_shape)
         features = math.prod(self.event_shape)
         self.logit = Logit() if len(self.event_shape) == 3 else None
-        layers: list[Transform] = [ActNorm(features)]
+        layers: list[Transform] = [Whitening(features) if whiten else ActNorm(features)]
         for i in range(n_layers):
             mask = (torch.arange(features) + i) % 2 if features > 1 else torch.zeros(1)
             layers += [
