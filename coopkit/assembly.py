@@ -79,7 +79,7 @@ class Settings:
     device: Any
     precision: str
     compile: bool
-    log_partition: str
+    log_partition: str | None
     n_partition_samples: int | str
     partition_temperatures: int
     partition_sampler: Any

@@ -17,18 +17,16 @@ from coopkit.assembly import Settings
 from coopkit.data import check_array, check_shape, data_kind
 from coopkit.fitting import (
     Run,
-    estimate_log_partition,
     fitted_tilt,
     prepare_run,
     run_trainer,
     validation_split,
-    verbosity,
 )
 from coopkit.inference import chunked
 from coopkit.persistence import PersistenceMixin
 from coopkit.reconstruction import ReconstructionMixin
 from coopkit.sampling import SamplingMixin
-from coopkit.scoring import DensityScoresMixin, warn_if_unreliable
+from coopkit.scoring import DensityScoresMixin
 from coopkit.streaming import TrainingData, read_rows, training_data
 from coopkit.threads import uses_threads
 from coopkit.training.config import TrainingDivergedError
@@ -99,8 +97,9 @@ class CoopFlow(
         device: ``"auto"``, ``"cpu"`` or ``"cuda[:i]"``.
         precision: ``"float32"`` or ``"bfloat16"`` autocast of the energy net.
         compile: run the energy net through :func:`torch.compile`.
-        log_partition: how ``log Z`` is estimated after ``fit``: ``"importance"`` sampling
-            from the flow, or ``"ais"`` (see ``docs/guide/likelihood.md``).
+        log_partition: how ``log Z`` is estimated when first needed after ``fit``:
+            ``"importance"`` sampling from the flow, ``"ais"`` (see
+            ``docs/guide/likelihood.md``), or ``None``: never (scores then raise).
         n_partition_samples: draws or AIS chains for ``log Z`` (``"auto"``: 4096 / 256).
         partition_temperatures: AIS temperatures between the flow and the EBM.
         partition_sampler: the AIS transition, a sampler or its name (built with one step).
@@ -134,13 +133,14 @@ class CoopFlow(
         tilt_info_: how ``tilt_`` was chosen: per β, the validation rows' log-likelihood
             and the effective sample size (``None`` when it was not chosen).
         stop_reason_: ``"completed"``, or where training diverged or was interrupted.
-        log_partition_: the energy model's ``log Z`` in model units.
+        log_partition_: the energy model's ``log Z`` in model units, estimated the first
+            time it or a score is needed after ``fit`` and kept (so are the next two).
         log_partition_se_: the standard error of ``log_partition_``.
         log_partition_info_: how ``log Z`` was estimated: ``method``, ``log_z``,
             ``standard_error``, ``ess``, ``acceptance_rate`` and ``start`` (AIS),
             ``n_samples``, ``n_temperatures``, ``seconds`` and ``reliable`` (an effective
-            sample size of at least 5% of the draws and 30; otherwise fit and the
-            scores warn).
+            sample size of at least 5% of the draws and 30; otherwise the estimate and
+            the scores warn).
 
     Examples:
         >>> from coopkit.datasets import moons
@@ -327,7 +327,7 @@ class CoopFlow(
         finally:
             self.n_iter_ = trainer.iteration
             self._choose_tilt(settings, validation)
-            self._estimate_log_partition(settings)
+            self._log_partition_info = None  # estimated when first needed
         return self
 
     def _start(self, settings: Settings, run: Run, X: TrainingData) -> None:
@@ -352,21 +352,6 @@ class CoopFlow(
             generator=self._generator(1),
         )
         self.settings_ = {**self.settings_, "tilt": self.tilt_}
-
-    def _estimate_log_partition(self, settings: Settings) -> None:
-        """Set ``log_partition_``, its standard error and ``log_partition_info_``."""
-        info = estimate_log_partition(
-            settings,
-            self._model_energy(),
-            self.flow_,
-            self.scaler_.model_bounds,
-            chunk=self._chunk,
-            generator=self._generator(0),
-            level=verbosity(settings.verbose, self._trainer),
-        )
-        self.log_partition_, self.log_partition_se_ = info["log_z"], info["standard_error"]
-        self.log_partition_info_ = info
-        warn_if_unreliable(info)
 
     def _runner(self) -> EnergyRunner:
         """The fitted energy net in the estimator's precision, compiled once if asked."""

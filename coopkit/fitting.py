@@ -2,8 +2,7 @@
 
 :func:`prepare_run` builds the trainer ``fit`` runs (continued on a warm start, restored
 from a checkpoint, or new); :func:`run_trainer` runs it with a progress bar and periodic
-checkpoints; :func:`estimate_log_partition` estimates the energy model's ``log Z`` at
-the end. They take the estimator's :class:`~coopkit.assembly.Settings` and plain values,
+checkpoints. They take the estimator's :class:`~coopkit.assembly.Settings` and plain values,
 never the estimator: ``fit`` sets its fitted attributes from what they return.
 :func:`validation_split` and :func:`fitted_tilt` hold out the rows on which the
 model's tilt is chosen (:mod:`coopkit.tilt`), and choose it.
@@ -11,8 +10,6 @@ model's tilt is chosen (:mod:`coopkit.tilt`), and choose it.
 
 from __future__ import annotations
 
-import dataclasses
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -23,12 +20,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from coopkit.assembly import Settings, build_part, build_parts, training_config
+from coopkit.assembly import Settings, build_parts, training_config
 from coopkit.data import Scaler, check_shape, scaler_from_dict, scaler_to_dict
 from coopkit.distributed import current_world
 from coopkit.flows.base import Flow
-from coopkit.inference import ais_log_partition, log_partition, trusted
 from coopkit.persistence import CHECKPOINT_NAME, read_checkpoint, write_checkpoint
+from coopkit.scoring import report
 from coopkit.streaming import TrainingData, split_rows
 from coopkit.tilt import choose_tilt
 from coopkit.training.trainer import CoopTrainer
@@ -126,14 +123,6 @@ def verbosity(verbose: bool | int, trainer: CoopTrainer) -> int:
     return int(verbose) if trainer.world.is_main else 0
 
 
-def report(line: str) -> None:
-    """Print one ``verbose >= 2`` line to standard output, above a progress bar if one is
-    showing (as scikit-learn's estimators print theirs)."""
-    from tqdm.auto import tqdm
-
-    tqdm.write(f"CoopFlow: {line}")
-
-
 def write_training_checkpoint(
     settings: Settings,
     scaler: Scaler,
@@ -200,53 +189,3 @@ def fitted_tilt(
     n_samples = 1024 if n_samples == "auto" else int(n_samples)
     choice = choose_tilt(energy, flow, validation, bounds, n_samples, generator, chunk=chunk)
     return choice.tilt, choice.as_dict()
-
-
-def estimate_log_partition(
-    settings: Settings,
-    energy: nn.Module,
-    flow: Flow,
-    bounds: tuple[float, float],
-    *,
-    chunk: int,
-    generator: torch.Generator,
-    level: int = 0,
-) -> dict[str, Any]:
-    """The energy model's ``log Z`` (``energy`` in data space, chains in the box
-    ``bounds``) by ``settings.log_partition``: ``log_partition_info_``, which holds the
-    estimate (``log_z``), its ``standard_error`` and whether it is ``reliable``
-    (:func:`coopkit.inference.trusted`); with ``level >= 2``, a line saying it."""
-    n_samples = settings.n_partition_samples
-    if n_samples == "auto":
-        n_samples = 256 if settings.log_partition == "ais" else 4096
-    start = time.perf_counter()
-    if settings.log_partition == "ais":
-        n_temperatures = int(settings.partition_temperatures)
-        sampler = build_part("sampler", settings.partition_sampler, None, defaults={"n_steps": 1})
-        betas = torch.linspace(0.0, 1.0, n_temperatures + 1, dtype=torch.float64)
-        estimate = ais_log_partition(
-            energy,
-            flow,
-            sampler,
-            n_samples,
-            betas,
-            generator,
-            bounds,
-            target_accept=getattr(sampler, "target_accept", None),
-        )
-    else:
-        n_temperatures = 0
-        estimate = log_partition(energy, flow, n_samples, generator, bounds, chunk=chunk)
-    info = {
-        **dataclasses.asdict(estimate),
-        "n_samples": int(n_samples),
-        "n_temperatures": n_temperatures,
-        "seconds": time.perf_counter() - start,
-        "reliable": trusted(estimate.ess, n_samples),
-    }
-    if level >= 2:
-        report(
-            f"log Z = {estimate.log_z:.6g} ± {estimate.standard_error:.2g} "
-            f"({info['method']}, {info['n_samples']} samples, {info['seconds']:.2f} s)"
-        )
-    return info

@@ -45,9 +45,7 @@ SAVED_ATTRIBUTES = (
     "n_features_in_",
     "history_",
     "stop_reason_",
-    "log_partition_",
-    "log_partition_se_",
-    "log_partition_info_",
+    "_log_partition_info",
     "tilt_",
     "tilt_info_",
 )
@@ -104,7 +102,11 @@ class PersistenceMixin:
         model.scaler_, model.device_ = saved.scaler, resolve_device(model.device)
         model.flow_, model.energy_, model.sampler_ = saved.flow, saved.energy, saved.sampler
         model.tilt_, model.tilt_info_ = 1.0, None  # a file written before the tilt existed
-        for name, value in saved.fitted.items():
+        fitted = dict(saved.fitted)
+        if "log_partition_info_" in fitted:  # a file written before log Z was lazy
+            fitted["_log_partition_info"] = fitted.pop("log_partition_info_")
+            fitted.pop("log_partition_", None), fitted.pop("log_partition_se_", None)
+        for name, value in fitted.items():
             setattr(model, name, value)
         auto = Settings.resolve(saved.params, saved.scaler.kind).auto
         model.settings_ = {**auto, "tilt": model.tilt_}

@@ -1,9 +1,11 @@
 """The fitted model's densities: the flow's exact ``log q(x)``, the energy model's
 ``-E(x) - log Z`` on its box, and both in bits per dimension for images.
 
-:class:`DensityScoresMixin` gives these methods to :class:`~coopkit.CoopFlow`; the
-estimate of ``log Z`` is made at the end of ``fit`` (:mod:`coopkit.fitting`), and
-``docs/guide/likelihood.md`` says when to trust it.
+:class:`DensityScoresMixin` gives these methods to :class:`~coopkit.CoopFlow`, and
+its ``log Z``: estimated by :func:`estimate_log_partition` when first needed (a score,
+or reading ``log_partition_``, ``log_partition_se_`` or ``log_partition_info_``), then
+kept until the next ``fit``, so that a fit pays for no estimate nobody asked for;
+``docs/guide/likelihood.md`` says what it costs and when to trust it.
 
 References:
     Xie et al., "A Tale of Two Flows: Cooperative Learning of Langevin Flow and
@@ -12,7 +14,9 @@ References:
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import time
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -20,9 +24,70 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
+from torch import nn
 
-from coopkit.inference import chunked, in_box
+from coopkit.assembly import Settings, build_part
+from coopkit.flows.base import Flow
+from coopkit.inference import ais_log_partition, chunked, in_box, log_partition, trusted
 from coopkit.threads import uses_threads
+
+
+def report(line: str) -> None:
+    """Print one ``verbose >= 2`` line to standard output, above a progress bar if one is
+    showing (as scikit-learn's estimators print theirs)."""
+    from tqdm.auto import tqdm
+
+    tqdm.write(f"CoopFlow: {line}")
+
+
+def estimate_log_partition(
+    settings: Settings,
+    energy: nn.Module,
+    flow: Flow,
+    bounds: tuple[float, float],
+    *,
+    chunk: int,
+    generator: torch.Generator,
+    level: int = 0,
+) -> dict[str, Any]:
+    """The energy model's ``log Z`` (``energy`` in data space, chains in the box
+    ``bounds``) by ``settings.log_partition``: ``log_partition_info_``, which holds the
+    estimate (``log_z``), its ``standard_error`` and whether it is ``reliable``
+    (:func:`coopkit.inference.trusted`); with ``level >= 2``, a line saying it."""
+    n_samples = settings.n_partition_samples
+    if n_samples == "auto":
+        n_samples = 256 if settings.log_partition == "ais" else 4096
+    start = time.perf_counter()
+    if settings.log_partition == "ais":
+        n_temperatures = int(settings.partition_temperatures)
+        sampler = build_part("sampler", settings.partition_sampler, None, defaults={"n_steps": 1})
+        betas = torch.linspace(0.0, 1.0, n_temperatures + 1, dtype=torch.float64)
+        estimate = ais_log_partition(
+            energy,
+            flow,
+            sampler,
+            n_samples,
+            betas,
+            generator,
+            bounds,
+            target_accept=getattr(sampler, "target_accept", None),
+        )
+    else:
+        n_temperatures = 0
+        estimate = log_partition(energy, flow, n_samples, generator, bounds, chunk=chunk)
+    info = {
+        **dataclasses.asdict(estimate),
+        "n_samples": int(n_samples),
+        "n_temperatures": n_temperatures,
+        "seconds": time.perf_counter() - start,
+        "reliable": trusted(estimate.ess, n_samples),
+    }
+    if level >= 2:
+        report(
+            f"log Z = {estimate.log_z:.6g} ± {estimate.standard_error:.2g} "
+            f"({info['method']}, {info['n_samples']} samples, {info['seconds']:.2f} s)"
+        )
+    return info
 
 
 class UnreliableLogPartitionWarning(UserWarning):
@@ -51,7 +116,52 @@ def warn_if_unreliable(info: Mapping[str, Any]) -> None:
 
 class DensityScoresMixin:
     """:meth:`flow_score_samples`, :meth:`score_samples`, :meth:`score` and
-    :meth:`bits_per_dim` for a fitted CoopFlow."""
+    :meth:`bits_per_dim` for a fitted CoopFlow, and its ``log Z`` (estimated once, when
+    first needed)."""
+
+    _log_partition_info: dict[str, Any] | None = None
+
+    @property
+    def log_partition_info_(self) -> dict[str, Any]:
+        """How ``log Z`` was estimated (see the estimator's attributes), estimating it by
+        the estimator's current ``log_partition`` settings the first time it is needed
+        after ``fit``; an :class:`UnreliableLogPartitionWarning` when it is not
+        ``reliable`` (shown once by Python's default filter).
+
+        Raises:
+            ValueError: ``log_partition=None`` (no estimate wanted).
+        """
+        check_is_fitted(self)
+        if self._log_partition_info is None:
+            settings = Settings.resolve(self.get_params(deep=False), self.scaler_.kind)
+            if settings.log_partition is None:
+                raise ValueError(
+                    "This model was fitted with log_partition=None, so it has no log Z and "
+                    "no normalised log-density; set log_partition='importance' or 'ais' "
+                    "(model.set_params(log_partition='importance')) to estimate it when "
+                    "next needed. flow_score_samples needs none."
+                )
+            self._log_partition_info = estimate_log_partition(
+                settings,
+                self._model_energy(),
+                self.flow_,
+                self.scaler_.model_bounds,
+                chunk=self._chunk,
+                generator=self._generator(0),
+                level=int(settings.verbose),
+            )
+        warn_if_unreliable(self._log_partition_info)
+        return self._log_partition_info
+
+    @property
+    def log_partition_(self) -> float:
+        """The energy model's ``log Z`` in model units (:attr:`log_partition_info_`)."""
+        return self.log_partition_info_["log_z"]
+
+    @property
+    def log_partition_se_(self) -> float:
+        """The standard error of :attr:`log_partition_`."""
+        return self.log_partition_info_["standard_error"]
 
     @uses_threads
     def flow_score_samples(self, X: Any) -> np.ndarray:
@@ -78,7 +188,6 @@ class DensityScoresMixin:
         log-density is :meth:`flow_score_samples`. Returns ``(n,)``.
         """
         V = self._to_model(X)
-        warn_if_unreliable(self.log_partition_info_)
         with torch.no_grad():
             energies = chunked(self._model_energy(), V, self._chunk).double()
         energies = energies.masked_fill(~in_box(V, self.scaler_.model_bounds), math.inf)

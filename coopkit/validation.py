@@ -126,7 +126,7 @@ PARAMETER_CONSTRAINTS: dict[str, Constraint] = {
     "flow_grad_clip": number(0, strict=True) | NONE,
     "precision": options("float32", "bfloat16"),
     "compile": BOOLEAN,
-    "log_partition": options("importance", "ais"),
+    "log_partition": options("importance", "ais") | NONE,
     "n_partition_samples": options("auto") | integer(2, "a standard error needs two"),
     "partition_temperatures": integer(1),
     "partition_sampler": sampler_spec(),

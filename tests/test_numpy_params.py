@@ -104,7 +104,8 @@ def test_verbose_1_is_a_progress_bar_and_2_adds_lines(
     out, err = capsys.readouterr()
     assert out == ""
     assert "CoopFlow: 100%" in err
-    CoopFlow(verbose=np.int64(2), **common).fit(X)
+    model = CoopFlow(verbose=np.int64(2), **common).fit(X)
+    assert np.isfinite(model.log_partition_)  # estimated when first needed, with its line
     out, err = capsys.readouterr()
     lines = out.splitlines()
     assert lines[:2] == [

@@ -126,7 +126,7 @@ CONSTRUCTOR_BAD: dict[str, list[Any]] = {
     "device": ["tpu", 3.5],
     "precision": ["float16", None],
     "compile": ["yes", 1, None],
-    "log_partition": ["mcmc", None],
+    "log_partition": ["mcmc", 3],
     "n_partition_samples": [1, 0, "many", None],
     "partition_temperatures": [0, 2.5, None],
     "partition_sampler": ["no-such-sampler", None],

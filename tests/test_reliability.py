@@ -159,7 +159,8 @@ def test_resume_from_a_checkpoint_reproduces_the_uninterrupted_run(
         resumed.fit(X, resume=tmp_path / CHECKPOINT_NAME)
     finally:
         FaultyEnergy.armed = True
-    assert resumed.energy_.calls == 2 * calls + 1, "resumed from iteration 6"
+    # Iterations 7 and 8 only: no log Z is estimated until a score needs one.
+    assert resumed.energy_.calls == 2 * calls, "resumed from iteration 6"
     assert_same_weights(whole, resumed)
     assert resumed.history_ == whole.history_
 

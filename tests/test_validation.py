@@ -39,7 +39,11 @@ def test_every_constructor_parameter_has_a_rule() -> None:
         ("flow_params", [1], "flow_params must be a dict of keyword arguments or None"),
         ("checkpoint_every", True, "checkpoint_every must be an integer >= 1; got True."),
         ("n_partition_samples", 1, "n_partition_samples must be 'auto' or an integer >= 2"),
-        ("log_partition", "mcmc", "log_partition must be 'importance' or 'ais'; got 'mcmc'."),
+        (
+            "log_partition",
+            "mcmc",
+            "log_partition must be 'importance' or 'ais' or None; got 'mcmc'.",
+        ),
         ("flow_grad_clip", 0, "flow_grad_clip must be a positive number or None; got 0."),
         ("energy_l2", np.nan, "energy_l2 must be a number >= 0; got nan."),
         ("random_state", "seed", "random_state must be None, an integer or a numpy"),
