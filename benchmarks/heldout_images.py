@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from benchmarks.ablation import parse_setting
 from benchmarks.common import emit
 from benchmarks.digits import NOISE_BASELINE
 from coopkit import CoopFlow, metrics
@@ -79,8 +80,17 @@ def score(samples: np.ndarray, held_out: np.ndarray, seed: int) -> dict[str, flo
     }
 
 
-def run(dataset: str, method: str, seed: int, n_iter: int, batch_size: int) -> dict[str, Any]:
-    """One row: ``method`` on ``dataset`` for ``n_iter`` iterations of ``batch_size``."""
+def run(
+    dataset: str,
+    method: str,
+    seed: int,
+    n_iter: int,
+    batch_size: int,
+    settings: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One row: ``method`` on ``dataset`` for ``n_iter`` iterations of ``batch_size``,
+    with the estimator parameters ``settings`` (``--set``) on top for the methods that
+    fit a CoopFlow."""
     train, held_out, data_range = DATASETS[dataset](0)
     if method == "gaussian":
         flat = train.reshape(len(train), -1)
@@ -89,7 +99,7 @@ def run(dataset: str, method: str, seed: int, n_iter: int, batch_size: int) -> d
         samples = np.clip(drawn, *data_range)
         row = {"dataset": dataset, "method": method, "seed": seed, "seconds": 0.0}
         return {**row, **score(samples, held_out, seed)}
-    params: dict[str, Any] = {"data_range": data_range, "random_state": seed}
+    params: dict[str, Any] = {"data_range": data_range, "random_state": seed, **(settings or {})}
     if method == "flow_alone":
         params.update(n_iter=0, pretrain_iter=n_iter, batch_size=batch_size)
     elif method == "short_run_ebm":
@@ -103,7 +113,7 @@ def run(dataset: str, method: str, seed: int, n_iter: int, batch_size: int) -> d
     revise = method != "flow_alone"
     samples = model.sample(len(held_out), random_state=seed, revise=revise)
     row = {"dataset": dataset, "method": method, "seed": seed, "seconds": seconds}
-    row.update(score(samples, held_out, seed))
+    row.update(score(samples, held_out, seed), **({"settings": settings} if settings else {}))
     if method == "coopflow":
         proposals = model.sample(len(held_out), random_state=seed, revise=False)
         row["proposals"] = score(proposals, held_out, seed)
@@ -122,10 +132,12 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--n-iter", type=int, default=400)
     parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--set", dest="settings", action="append", type=parse_setting, default=[])
     parser.add_argument("--out", type=Path, default=None, help="append JSON lines here")
     args = parser.parse_args(argv)
+    settings = dict(args.settings)
     return [
-        emit(run(args.dataset, method, seed, args.n_iter, args.batch_size), args.out)
+        emit(run(args.dataset, method, seed, args.n_iter, args.batch_size, settings), args.out)
         for seed in args.seeds
         for method in args.methods
     ]

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: make the benchmarks package importable
     sys.path.insert(0, str(ROOT))
 
-from benchmarks import tilt_report, wall_time_report  # noqa: E402
+from benchmarks import row_sections  # noqa: E402
 from benchmarks.iteration_report import iteration_section  # noqa: E402
 from benchmarks.likelihood_report import likelihood_section  # noqa: E402
 from benchmarks.quality_report import (  # noqa: E402
@@ -351,12 +351,7 @@ def render(
             "**The preset at the paper's size on a GPU is still to be measured**: no CUDA "
             "device was available for this run.",
         ]
-    lines += ["", wall_time_report.HEADING, ""]
-    lines += wall_time_report.wall_time_section(
-        wall_time_report.load(), ROOT / "docs" / "img" / "benchmarks"
-    )
-    lines += ["", tilt_report.HEADING, ""]
-    lines += tilt_report.tilt_section(wall_time_report.load(tilt_report.RESULTS))
+    lines += row_sections.page_lines()
     lines += ["", "## Sample quality, same iteration budget", ""]
     toy, digits = rows_of(benchmarks, "toy_quality"), rows_of(benchmarks, "digits_quality")
     lines += quality_section(toy, digits, pictures)

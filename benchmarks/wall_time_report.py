@@ -172,34 +172,3 @@ def wall_time_section(rows: Sequence[dict[str, Any]], images: Path) -> list[str]
 
 
 HEADING = "## Digits at equal wall time"
-
-
-def splice(page: str, section: Sequence[str], before: str = "## Sample quality") -> str:
-    r"""``page`` with its wall-time section replaced by ``section`` (inserted before the
-    heading ``before`` when it has none), the rest untouched.
-
-    Examples:
-        >>> splice("# B\n\n## Sample quality\n\nx\n", ["new"])
-        '# B\n\n## Digits at equal wall time\n\nnew\n\n## Sample quality\n\nx\n'
-    """
-    block = "\n".join([HEADING, "", *section]) + "\n\n"
-    if HEADING in page:
-        start = page.index(HEADING)
-        end = page.find("\n## ", start + len(HEADING))
-        return page[:start] + block + (page[end + 1 :] if end >= 0 else "")
-    at = page.index(before)
-    return page[:at] + block + page[at:]
-
-
-def main() -> None:
-    """Rewrite only the wall-time section of ``docs/benchmarks.md`` from :data:`RESULTS`
-    (the rest of the page comes from ``benchmarks/report.py``'s full run)."""
-    docs = Path(__file__).resolve().parent.parent / "docs"
-    page = docs / "benchmarks.md"
-    section = wall_time_section(load(), docs / "img" / "benchmarks")
-    page.write_text(splice(page.read_text(), section))
-    print(f"wrote the wall-time section of {page}")
-
-
-if __name__ == "__main__":
-    main()

@@ -14,6 +14,7 @@ from torch import nn
 
 from coopkit import presets
 from coopkit.assembly import Settings
+from coopkit.batch_invariance import float64_device
 from coopkit.data import check_array, check_shape, data_kind
 from coopkit.fitting import (
     Run,
@@ -386,11 +387,15 @@ class CoopFlow(
     def _generator(self, random_state: Any) -> torch.Generator:
         return torch.Generator().manual_seed(seed_from(random_state))
 
-    def _to_model(self, X: Any, name: str = "X") -> torch.Tensor:
+    def _to_model(self, X: Any, name: str = "X", exact: bool = False) -> torch.Tensor:
+        """``X`` checked and in model units; in float64 where ``exact`` (for the float64
+        parts of :mod:`coopkit.batch_invariance`)."""
         check_is_fitted(self)
         X = check_array(X, name=name)
         check_shape(X, self.scaler_, name=name)
         V = self.scaler_.to_model(X) + 0.5 * self.scaler_.dequantize_width
+        if exact:
+            return torch.as_tensor(V, dtype=torch.float64, device=float64_device(self.device_))
         return torch.as_tensor(V, dtype=torch.float32, device=self.device_)
 
     def _to_data(self, V: torch.Tensor) -> np.ndarray:
@@ -398,7 +403,8 @@ class CoopFlow(
 
     @uses_threads
     def transform(self, X: Any) -> np.ndarray:
-        """The flow's latent codes ``z = g_α⁻¹(x)``, shaped like ``X``.
+        """The flow's latent codes ``z = g_α⁻¹(x)``, shaped like ``X``, computed in float64
+        so that a row's code does not depend on the rows transformed with it.
 
         Examples:
             >>> import numpy as np
@@ -408,23 +414,24 @@ class CoopFlow(
             >>> bool(np.allclose(model.inverse_transform(model.transform(X)), X, atol=1e-5))
             True
         """
-        V = self._to_model(X)
+        V = self._to_model(X, exact=True)
+        flow = self._exact_flow()
         with torch.no_grad():
-            Z = chunked(lambda v: self.flow_(v)[0], V, self._chunk)
-        return Z.cpu().double().numpy().reshape(len(V), *self.scaler_.input_shape)
+            Z = chunked(lambda v: flow(v)[0], V, self._chunk)
+        return Z.cpu().numpy().reshape(len(V), *self.scaler_.input_shape)
 
     @uses_threads
     def inverse_transform(self, Z: Any) -> np.ndarray:
-        """Data ``x = g_α(z)`` of latent codes shaped like the training samples (no Langevin)."""
+        """Data ``x = g_α(z)`` of latent codes shaped like the training samples (no Langevin),
+        computed in float64 like :meth:`transform`."""
         check_is_fitted(self)
         Z = check_array(Z, name="Z")
         check_shape(Z, self.scaler_, name="Z")
-        z = torch.as_tensor(Z, dtype=torch.float32, device=self.device_)
+        flow = self._exact_flow()
+        z = torch.as_tensor(Z, dtype=torch.float64, device=float64_device(self.device_))
         with torch.no_grad():
             V = chunked(
-                lambda v: self.flow_.inverse(v)[0],
-                z.reshape(len(z), *self.flow_.event_shape),
-                self._chunk,
+                lambda v: flow.inverse(v)[0], z.reshape(len(z), *flow.event_shape), self._chunk
             )
         return self._to_data(V)
 

@@ -27,9 +27,11 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from coopkit.assembly import Settings, build_part
+from coopkit.batch_invariance import float64_copy
 from coopkit.flows.base import Flow
 from coopkit.inference import ais_log_partition, chunked, in_box, log_partition, trusted
 from coopkit.threads import uses_threads
+from coopkit.training.energy import ScaledEnergy, score_energy
 
 
 def report(line: str) -> None:
@@ -163,17 +165,34 @@ class DensityScoresMixin:
         """The standard error of :attr:`log_partition_`."""
         return self.log_partition_info_["standard_error"]
 
+    def _exact_flow(self) -> Flow:
+        """A float64 copy (:mod:`coopkit.batch_invariance`) of the fitted flow, for
+        per-row outputs that do not depend on the batch."""
+        return float64_copy(self.flow_, self.device_)
+
+    def _exact_energy(self) -> nn.Module:
+        """The model's data-space energy (tilt and base included) on float64 copies of
+        the fitted parts, like :meth:`_exact_flow`."""
+        flow = self._exact_flow()
+        energy = float64_copy(self.energy_, self.device_)
+        if self.tilt_ != 1.0:
+            energy = ScaledEnergy(energy, self.tilt_)
+        return score_energy(energy, flow, self.settings_["energy_base"])
+
     @uses_threads
     def flow_score_samples(self, X: Any) -> np.ndarray:
         """The flow's exact log-density ``log q_α(x)`` of each sample, in data units, ``(n,)``.
 
         Integer-valued images are scored at the centre of each level's dequantisation
         interval (width 1 in data units, so this approximates the level's log-probability).
+        Computed in float64, so a row's score does not depend on the rows scored with it
+        (:mod:`coopkit.batch_invariance`).
         """
-        V = self._to_model(X)
+        V = self._to_model(X, exact=True)
+        flow = self._exact_flow()
         with torch.no_grad():
-            log_q = chunked(self.flow_.log_prob, V, self._chunk)
-        return log_q.cpu().double().numpy() + self.scaler_.log_abs_det()
+            log_q = chunked(flow.log_prob, V, self._chunk)
+        return log_q.cpu().numpy() + self.scaler_.log_abs_det()
 
     @uses_threads
     def score_samples(self, X: Any) -> np.ndarray:
@@ -185,11 +204,13 @@ class DensityScoresMixin:
         :attr:`log_partition_`, estimated after ``fit`` by importance sampling from the
         flow (standard error :attr:`log_partition_se_`); when too few draws carry it,
         an :class:`UnreliableLogPartitionWarning` says so. The flow's own exact
-        log-density is :meth:`flow_score_samples`. Returns ``(n,)``.
+        log-density is :meth:`flow_score_samples`. Energies are computed in float64, so
+        a row's score does not depend on the rows scored with it. Returns ``(n,)``.
         """
-        V = self._to_model(X)
+        V = self._to_model(X, exact=True)
+        energy = self._exact_energy()
         with torch.no_grad():
-            energies = chunked(self._model_energy(), V, self._chunk).double()
+            energies = chunked(energy, V, self._chunk)
         energies = energies.masked_fill(~in_box(V, self.scaler_.model_bounds), math.inf)
         log_p = -energies.cpu().numpy() - self.log_partition_
         return log_p + self.scaler_.log_abs_det()
