@@ -10,7 +10,7 @@ estimator's per-row methods (``score_samples``, ``flow_score_samples``,
 ``transform``, ``inverse_transform``) run on float64 copies of the flow and the
 energy net, made for each call (a copy costs one pass over the weights; keeping none
 means no copy can go stale after ``partial_fit`` or a resumed fit).
-``benchmarks/test_scoring_cost.py`` measures what the float64 arithmetic costs.
+``python -m benchmarks.scoring_cost`` measures what the float64 arithmetic costs.
 
 References:
     Xie et al., "A Tale of Two Flows: Cooperative Learning of Langevin Flow and

@@ -31,7 +31,7 @@ from coopkit.scoring import DensityScoresMixin
 from coopkit.streaming import TrainingData, read_rows, training_data
 from coopkit.threads import uses_threads
 from coopkit.training.config import TrainingDivergedError
-from coopkit.training.energy import EnergyRunner, ScaledEnergy, score_energy
+from coopkit.training.energy import EnergyRunner, score_energy, tilted
 from coopkit.validation import check_params, seed_from
 
 # Samples evaluated at once without gradients (sampling, scores, log Z): 4 training
@@ -364,7 +364,7 @@ class CoopFlow(
         """The fitted energy net times ``tilt_``; ``compiled=False`` for reconstruction,
         which back-propagates through the sampler (compiled graphs do not support that)."""
         runner = self._runner() if compiled else EnergyRunner(self.energy_, self.precision)
-        return runner if self.tilt_ == 1.0 else ScaledEnergy(runner, self.tilt_)
+        return tilted(runner, self.tilt_)
 
     def _model_energy(self, compiled: bool = True) -> nn.Module:
         """The fitted model's energy in data space: the tilted energy net

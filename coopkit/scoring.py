@@ -31,7 +31,7 @@ from coopkit.batch_invariance import float64_copy
 from coopkit.flows.base import Flow
 from coopkit.inference import ais_log_partition, chunked, in_box, log_partition, trusted
 from coopkit.threads import uses_threads
-from coopkit.training.energy import ScaledEnergy, score_energy
+from coopkit.training.energy import score_energy, tilted
 
 
 def report(line: str) -> None:
@@ -174,9 +174,7 @@ class DensityScoresMixin:
         """The model's data-space energy (tilt and base included) on float64 copies of
         the fitted parts, like :meth:`_exact_flow`."""
         flow = self._exact_flow()
-        energy = float64_copy(self.energy_, self.device_)
-        if self.tilt_ != 1.0:
-            energy = ScaledEnergy(energy, self.tilt_)
+        energy = tilted(float64_copy(self.energy_, self.device_), self.tilt_)
         return score_energy(energy, flow, self.settings_["energy_base"])
 
     @uses_threads

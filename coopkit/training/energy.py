@@ -69,6 +69,11 @@ class ScaledEnergy(nn.Module):
         return self.scale * self.energy(x)
 
 
+def tilted(energy: nn.Module, tilt: float) -> nn.Module:
+    """``energy`` times the fitted model's ``tilt`` (:class:`ScaledEnergy`; unwrapped at 1)."""
+    return energy if tilt == 1.0 else ScaledEnergy(energy, tilt)
+
+
 class FlowTiltedEnergy(nn.Module):
     r"""The energy of an EBM whose base measure is the flow: :math:`E(x) - \log q_\alpha(x)`.
 
