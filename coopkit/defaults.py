@@ -62,6 +62,13 @@ SAMPLER_PARAMS: dict[tuple[str, str], dict[str, Any]] = {
 # step back-propagates through the flow twice.
 RECONSTRUCTION_LANGEVIN: dict[str, Any] = {"n_steps": 10}
 
+# Inpainting by conditional sampling (coopkit.conditional) when the fitted reviser runs
+# in the flow's latent space, where observed entries cannot be clamped: MALA in data
+# space on the tilted energy, its step size tuned in the warm-up, from the best of
+# INPAINT_CANDIDATES flow samples per chain with the observed entries written in.
+INPAINT_MALA: dict[str, Any] = {"step_size": 0.05, "n_steps": 100, "n_warmup": 50}
+INPAINT_CANDIDATES = 16
+
 # Parameters of the energy net's factory by kind of data and ``energy_base``, filled in
 # when the factory names them. A flow-tilted energy needs no Gaussian reference term (the
 # flow already makes the model normalisable), which would otherwise pull every sample

@@ -1,13 +1,5 @@
-r"""What a trained CoopFlow can do besides sampling, in plain PyTorch: reconstruction
-through the Langevin flow, and the energy model's normalising constant.
-
-**Reconstruction** optimises the Langevin flow's *input* :math:`x_0` so that its output
-matches a target: gradient descent (Adam) on
-
-.. math:: \lVert m \odot (x - L_\theta(x_0)) \rVert^2,
-
-back-propagating through all ``T`` Langevin steps of :math:`L_\theta`, with the mask
-:math:`m = 1` for reconstruction and :math:`m` = observed entries for inpainting.
+r"""The energy model's normalising constant, in plain PyTorch (reconstruction through
+the Langevin flow is :mod:`coopkit.inversion`).
 
 **The log-partition function** of the EBM on the box its chains live in,
 :math:`\log Z = \log \int_{\rm box} e^{-E_\theta(x)} dx`, is estimated in one of two
@@ -37,84 +29,6 @@ from coopkit.samplers.base import Energy, Sampler
 
 MIN_ESS_FRACTION = 0.05
 MIN_ESS = 30
-
-
-@dataclass
-class Reconstruction:
-    """Optimised inputs ``x0``, outputs ``L(x0)`` and per-sample squared errors."""
-
-    x0: Tensor
-    x: Tensor
-    initial_error: Tensor
-    error: Tensor
-
-
-def reconstruct(
-    energy: Energy,
-    sampler: Sampler,
-    target: Tensor,
-    x0: Tensor,
-    *,
-    mask: Tensor | None = None,
-    n_iter: int = 200,
-    lr: float = 0.01,
-    bounds: tuple[float, float] | None = None,
-    seed: int = 0,
-) -> Reconstruction:
-    """Fit the Langevin flow's input ``x0`` so that its output matches ``target``.
-
-    Every iteration re-seeds the sampler's generator with ``seed``, so that with a
-    noisy sampler the map ``x0 ↦ L(x0)`` stays one fixed function. ``x0`` is kept in
-    ``bounds`` (the box the sampler's chains live in).
-
-    Memory grows linearly with the sampler's number of steps: the autograd graph of
-    every step (with second derivatives of the energy) is kept until the backward pass.
-    Callers bound it by passing batches of limited size.
-
-    Args:
-        energy: ``(n, *event) -> (n,)``.
-        sampler: the Langevin flow; called with ``differentiable=True``.
-        target: ``(n, *event)`` targets.
-        x0: ``(n, *event)`` starting inputs.
-        mask: 1 where the loss counts (observed entries), broadcastable to ``target``.
-        n_iter: Adam iterations.
-        lr: Adam's learning rate, in model units.
-        bounds: ``(low, high)`` box for ``x0``, or ``None``.
-        seed: seed of the sampler's generator.
-
-    Examples:
-        On ``E(x) = ‖x‖²/2`` ten noise-free Langevin steps of size 0.1 shrink ``x0`` by
-        ``0.995¹⁰``, so the input that reaches 0.5 is about 0.526:
-
-        >>> from coopkit.samplers import LangevinSampler
-        >>> energy = lambda x: 0.5 * (x**2).sum(dim=1)
-        >>> sampler = LangevinSampler(step_size=0.1, n_steps=10)
-        >>> target = torch.full((2, 3), 0.5)
-        >>> result = reconstruct(energy, sampler, target, torch.zeros(2, 3), n_iter=200, lr=0.05)
-        >>> round(result.x0[0, 0].item(), 3), bool((result.error < 1e-6).all())
-        (0.526, True)
-    """
-    weight = torch.ones_like(target) if mask is None else mask.to(target).expand_as(target)
-    x0 = x0.detach().clone().requires_grad_(True)
-    optimizer = torch.optim.Adam([x0], lr=lr)
-    generator = torch.Generator().manual_seed(seed)
-
-    def run() -> tuple[Tensor, Tensor]:
-        generator.manual_seed(seed)
-        x = sampler(energy, x0, generator=generator, differentiable=True).x
-        return x, ((weight * (target - x)) ** 2).flatten(1).sum(dim=1)
-
-    initial_error = run()[1].detach()
-    for _ in range(n_iter):
-        optimizer.zero_grad(set_to_none=True)
-        _, error = run()
-        error.sum().backward()
-        optimizer.step()
-        if bounds is not None:
-            with torch.no_grad():
-                x0.clamp_(*bounds)
-    x, error = run()
-    return Reconstruction(x0.detach(), x.detach(), initial_error, error.detach())
 
 
 def chunked(fn: Callable[[Tensor], Tensor], x: Tensor, size: int) -> Tensor:
