@@ -1,7 +1,8 @@
 """The parts of ``docs/benchmarks.md`` built from rows that long measurements append to
 ``benchmarks/results/*.jsonl``, one run at a time: digits at equal wall time
-(:mod:`benchmarks.wall_time`), the held-out tilt (:mod:`benchmarks.tilt`) and the cost of
-batch-invariant scoring (:mod:`benchmarks.scoring_cost`).
+(:mod:`benchmarks.wall_time`), the held-out tilt (:mod:`benchmarks.tilt`), the cost of
+batch-invariant scoring (:mod:`benchmarks.scoring_cost`) and of reconstruction and
+inpainting (:mod:`benchmarks.reconstruction_cost`).
 
 ``benchmarks/report.py`` writes them with the rest of the page; ``python -m
 benchmarks.row_sections`` rewrites only them in the page as it stands, after new rows.
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from benchmarks import scoring_cost, tilt_report, wall_time_report
+from benchmarks import reconstruction_cost, scoring_cost, tilt_report, wall_time_report
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -33,6 +34,12 @@ def sections() -> list[tuple[str, Callable[[], list[str]]]]:
         (
             scoring_cost.HEADING,
             lambda: scoring_cost.scoring_cost_section(wall_time_report.load(scoring_cost.RESULTS)),
+        ),
+        (
+            reconstruction_cost.HEADING,
+            lambda: reconstruction_cost.reconstruction_section(
+                wall_time_report.load(reconstruction_cost.RESULTS)
+            ),
         ),
     ]
 

@@ -17,9 +17,6 @@ DEMOS: dict[str, dict[str, Any]] = {
 }
 
 
-DEMO_RECONSTRUCT_ITER = 10
-
-
 def _load_demo_data(name: str) -> tuple[Any, Any]:
     if name == "digits":
         from coopkit.metrics import digits_split
@@ -79,18 +76,16 @@ def run_demo(data: str, out: Path, n_iter: int | None, seed: int, verbose: bool)
 
 
 def _digits_uses(model: Any, test: np.ndarray, out: Path, seed: int) -> dict[str, Path]:
-    """Pictures of reconstruction, inpainting of a masked square, and interpolation."""
+    """Pictures of reconstruction, inpainting of a masked square (completions sampled
+    from the model given the rest), and interpolation, each by the estimator's default
+    method."""
     originals = test[:8]
-    recon = model.reconstruct(originals, n_iter=DEMO_RECONSTRUCT_ITER, random_state=seed)
+    recon = model.reconstruct(originals, random_state=seed)
     mask = np.ones((8, 8))
     mask[2:6, 2:6] = 0
-    completions = model.inpaint(
-        originals[:4], mask, n_completions=3, n_iter=DEMO_RECONSTRUCT_ITER, random_state=seed
-    )
+    completions = model.inpaint(originals[:4], mask, n_completions=3, random_state=seed)
     masked = np.where(mask.astype(bool), originals[:4], 0.0)
-    strip = model.interpolate(
-        test[0], test[1], n_points=8, n_iter=DEMO_RECONSTRUCT_ITER, random_state=seed
-    )
+    strip = model.interpolate(test[0], test[1], n_points=8, random_state=seed)
     value_range = (0, 16)
     return {
         "reconstructions": save_panels(

@@ -104,8 +104,8 @@ class CoopFlow(
         n_partition_samples: draws or AIS chains for ``log Z`` (``"auto"``: 4096 / 256).
         partition_temperatures: AIS temperatures between the flow and the EBM.
         partition_sampler: the AIS transition, a sampler or its name (built with one step).
-        reconstruct_batch_size: samples optimised together by :meth:`reconstruct`,
-            :meth:`inpaint` and :meth:`interpolate`.
+        reconstruct_batch_size: samples fitted together by :meth:`reconstruct`,
+            :meth:`inpaint` (``method="optimize"``) and :meth:`interpolate`.
         on_divergence: ``"raise"`` :class:`~coopkit.TrainingDivergedError`, keeping the last
             good weights, or ``"restore"`` them, halve the step size and repeat.
         warm_start: continue from the fitted state on the next ``fit``.
