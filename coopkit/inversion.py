@@ -88,6 +88,19 @@ def _rows(mask: Tensor, like: Tensor) -> Tensor:
     return mask.view(-1, *([1] * (like.dim() - 1)))
 
 
+def _keep_best(
+    best: tuple[Tensor, Tensor, Tensor], x0: Tensor, x: Tensor, error: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``(x0, L(x0), error)`` per row: the new ones where ``error`` is lower, else ``best``."""
+    better = error < best[2]
+    rows = _rows(better, x0)
+    return (
+        torch.where(rows, x0, best[0]),
+        torch.where(rows, x, best[1]),
+        torch.where(better, error, best[2]),
+    )
+
+
 def gradient_fit(
     energy: Energy,
     sampler: Sampler,
@@ -148,10 +161,9 @@ def gradient_fit(
         x, error = problem.run(x0, differentiable=True)
         iterations += 1
         previous = best
-        better = _rows(error.detach() < best, x0)
-        best_x0 = torch.where(better, x0.detach(), best_x0)
-        best_x = torch.where(better, x.detach(), best_x)
-        best = torch.minimum(error.detach(), best)
+        best_x0, best_x, best = _keep_best(
+            (best_x0, best_x, best), x0.detach(), x.detach(), error.detach()
+        )
         if stopping.done(previous, best):
             break
     return Reconstruction(best_x0, best_x, initial, best, iterations)
@@ -201,9 +213,7 @@ def fixed_point_fit(
         previous = best
         better = error < best
         damping = torch.where(better, (2 * damping).clamp(max=1.0), 0.5 * damping)
-        best_x0 = torch.where(_rows(better, x), candidate, best_x0)
-        best_x = torch.where(_rows(better, x), x, best_x)
-        best = torch.where(better, error, best)
+        best_x0, best_x, best = _keep_best((best_x0, best_x, best), candidate, x, error)
         if stopping.done(previous, best):
             break
     return Reconstruction(best_x0, best_x, initial, best, iterations)
