@@ -1,8 +1,9 @@
 """The parts of ``docs/benchmarks.md`` built from rows that long measurements append to
 ``benchmarks/results/*.jsonl``, one run at a time: digits at equal wall time
 (:mod:`benchmarks.wall_time`), the held-out tilt (:mod:`benchmarks.tilt`), the cost of
-batch-invariant scoring (:mod:`benchmarks.scoring_cost`) and of reconstruction and
-inpainting (:mod:`benchmarks.reconstruction_cost`).
+batch-invariant scoring (:mod:`benchmarks.scoring_cost`), of reconstruction and
+inpainting (:mod:`benchmarks.reconstruction_cost`), and where the samplers' time goes
+(:mod:`benchmarks.sampler_profile`).
 
 ``benchmarks/report.py`` writes them with the rest of the page; ``python -m
 benchmarks.row_sections`` rewrites only them in the page as it stands, after new rows.
@@ -13,7 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from benchmarks import reconstruction_cost, scoring_cost, tilt_report, wall_time_report
+from benchmarks import (
+    reconstruction_cost,
+    sampler_profile,
+    scoring_cost,
+    tilt_report,
+    wall_time_report,
+)
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -40,6 +47,10 @@ def sections() -> list[tuple[str, Callable[[], list[str]]]]:
             lambda: reconstruction_cost.reconstruction_section(
                 wall_time_report.load(reconstruction_cost.RESULTS)
             ),
+        ),
+        (
+            sampler_profile.HEADING,
+            lambda: sampler_profile.profile_section(wall_time_report.load(sampler_profile.RESULTS)),
         ),
     ]
 
