@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,7 +31,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from benchmarks.common import machine_facts, seconds
-from benchmarks.test_sampler_overhead import TABLE, CountingEnergy, Problem, build_sampler, floor
+from benchmarks.test_sampler_overhead import TABLE, Problem, sampler_and_floor
 from coopkit.samplers import mala
 from coopkit.samplers.base import Metropolis
 from coopkit.threads import torch_threads
@@ -61,13 +60,8 @@ def wall_times(
 ) -> tuple[float, float]:
     """Median seconds of ``call`` and of ``reference``, timed alternately after warm-up."""
     cpu = torch.device("cpu")
-    for _ in range(2):
-        seconds(call, cpu), seconds(reference, cpu)
-    times: dict[str, list[float]] = defaultdict(list)
-    for _ in range(rounds):
-        times["call"].append(seconds(call, cpu))
-        times["reference"].append(seconds(reference, cpu))
-    return statistics.median(times["call"]), statistics.median(times["reference"])
+    pairs = [(seconds(call, cpu), seconds(reference, cpu)) for _ in range(2 + rounds)][2:]
+    return statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
 
 
 @contextmanager
@@ -97,34 +91,20 @@ def measure(
 
 def measure_calls(sampler_name: str, problem: Problem, rounds: int) -> dict[str, Any]:
     """:func:`measure`'s row, with the sampler as it is installed."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        energy = problem.energy()
-    sampler = build_sampler(sampler_name, problem)
-    generator = torch.Generator().manual_seed(0)
-    low, high = problem.bounds
-    x0 = low + (high - low) * torch.rand((problem.batch, *problem.event_shape), generator=generator)
-    counting = CountingEnergy(energy)
-    sampler(counting, x0, generator=generator)
-
-    def run_sampler() -> None:
-        sampler(energy, x0, generator=generator)
-
-    def run_floor() -> None:
-        floor(energy, x0, counting.calls)
-
+    cpu = torch.device("cpu")
+    _, run_sampler, run_floor, passes = sampler_and_floor(problem, sampler_name, cpu)
     sampler_s, floor_s = wall_times(run_sampler, run_floor, rounds)
     return {
         "sampler": sampler_name,
         "net": problem.name,
         "batch": problem.batch,
-        "gradient_evaluations": counting.calls,
+        "gradient_evaluations": passes,
         "sampler_s": sampler_s,
         "floor_s": floor_s,
         "sampler_ops": operator_times(run_sampler, rounds),
         "floor_ops": operator_times(run_floor, rounds),
         "rounds": rounds,
-        **machine_facts(torch.device("cpu")),
+        **machine_facts(cpu),
     }
 
 

@@ -99,16 +99,11 @@ def floor(energy: nn.Module, x0: Tensor, passes: int) -> None:
         torch.autograd.grad(energy(x).sum(), x)
 
 
-def measure_overhead(
-    benchmark: object,
-    problem: Problem,
-    sampler_name: str,
-    device: torch.device,
-    rounds: int,
-    warmup: int,
-) -> int:
-    """Record sampler and floor medians and their ratio in ``benchmark.extra_info``;
-    return the number of gradient evaluations per sampler call."""
+def sampler_and_floor(
+    problem: Problem, sampler_name: str, device: torch.device
+) -> tuple[nn.Module, Callable[[], None], Callable[[], None], int]:
+    """``problem``'s energy net (seeded), one call of the sampler on a fixed batch, the
+    call's floor, and the number of gradient evaluations the call makes (counted)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         energy = problem.energy().to(device)
@@ -127,6 +122,20 @@ def measure_overhead(
     def run_floor() -> None:
         floor(energy, x0, passes)
 
+    return energy, run_sampler, run_floor, passes
+
+
+def measure_overhead(
+    benchmark: object,
+    problem: Problem,
+    sampler_name: str,
+    device: torch.device,
+    rounds: int,
+    warmup: int,
+) -> int:
+    """Record sampler and floor medians and their ratio in ``benchmark.extra_info``;
+    return the number of gradient evaluations per sampler call."""
+    energy, run_sampler, run_floor, passes = sampler_and_floor(problem, sampler_name, device)
     for _ in range(warmup):
         seconds(run_sampler, device)
         seconds(run_floor, device)
