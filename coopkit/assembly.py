@@ -74,6 +74,9 @@ class Settings:
     energy_base: str
     tilt: float | str
     validation_fraction: float
+    early_stopping: bool
+    n_iter_no_change: int
+    tol: float
     flow_grad_clip: float | None
     data_range: tuple[float, float] | None
     device: Any

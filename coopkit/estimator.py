@@ -18,6 +18,7 @@ from coopkit.batch_invariance import float64_device
 from coopkit.data import check_array, check_shape, data_kind
 from coopkit.fitting import (
     Run,
+    early_stopper,
     fitted_tilt,
     prepare_run,
     run_trainer,
@@ -91,8 +92,13 @@ class CoopFlow(
             ``energy_base="uniform"``) that sampling, scores and ``log Z`` use; training
             learns β = 1 (the default). ``"auto"``: chosen on held-out rows with
             ``energy_base="flow"`` (:mod:`coopkit.tilt`), else 1.
-        validation_fraction: rows held out of training to choose ``tilt="auto"`` on
-            (only then).
+        validation_fraction: rows held out of training, with ``tilt="auto"`` or
+            ``early_stopping`` (only then): both use the same rows.
+        early_stopping: stop when the flow's exact log-likelihood of the validation rows
+            stops rising, and keep the best check's weights (:mod:`coopkit.early_stopping`).
+        n_iter_no_change: checks (one per epoch, at least 10 iterations apart) without a
+            gain above ``tol`` before ``early_stopping`` stops.
+        tol: the gain, in nats per validation row, that counts as a rise.
         flow_grad_clip: maximum gradient norm of the flow's step, or ``None``.
         data_range: ``(low, high)`` of image values; inferred when unambiguous.
         device: ``"auto"``, ``"cpu"`` or ``"cuda[:i]"``.
@@ -133,7 +139,11 @@ class CoopFlow(
         tilt_: the fitted model's β (also in ``settings_["tilt"]``).
         tilt_info_: how ``tilt_`` was chosen: per β, the validation rows' log-likelihood
             and the effective sample size (``None`` when it was not chosen).
-        stop_reason_: ``"completed"``, or where training diverged or was interrupted.
+        stop_reason_: ``"completed"``, or where training stopped early, diverged or was
+            interrupted.
+        validation_scores_: with ``early_stopping``, the flow's mean log-likelihood of
+            the validation rows at each check (else ``None``).
+        best_validation_score_: the best of them, whose weights were kept (or ``None``).
         log_partition_: the energy model's ``log Z`` in model units, estimated the first
             time it or a score is needed after ``fit`` and kept (so are the next two).
         log_partition_se_: the standard error of ``log_partition_``.
@@ -190,6 +200,9 @@ class CoopFlow(
         energy_base: str = "auto",
         tilt: float | str = 1.0,
         validation_fraction: float = 0.1,
+        early_stopping: bool = False,
+        n_iter_no_change: int = 10,
+        tol: float = 1e-4,
         flow_grad_clip: float | None = 1.0,
         data_range: tuple[float, float] | None = None,
         device: str = "auto",
@@ -230,6 +243,9 @@ class CoopFlow(
         self.energy_base = energy_base
         self.tilt = tilt
         self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
         self.flow_grad_clip = flow_grad_clip
         self.data_range = data_range
         self.device = device
@@ -304,7 +320,7 @@ class CoopFlow(
         check_params(self.get_params(deep=False))
         settings = Settings.resolve(self.get_params(deep=False), data_kind(rows.shape))
         split = validation_split(settings, len(rows))
-        validation = None if split is None else read_rows(X, split[1])
+        held_out = None if split is None else read_rows(X, split[1])
         X = rows if split is None else training_data(X, split[0])
         warm = settings.warm_start and resume is None and hasattr(self, "_trainer")
         previous = Run(self._trainer, self.scaler_, self.device_) if warm else None
@@ -315,10 +331,12 @@ class CoopFlow(
         data = X.on_device(self.scaler_, self.device_)
         if trainer.iteration == 0 and not trainer.history:
             trainer.initialize(data)
+        validation = None if held_out is None else self._to_model(held_out, "validation rows")
+        stopper = early_stopper(settings, validation, len(X), self._chunk)
         self.stop_reason_ = "running"
         try:
-            run_trainer(settings, run, data, self._data_fingerprint)
-            self.stop_reason_ = "completed"
+            stopped = run_trainer(settings, run, data, self._data_fingerprint, stopper)
+            self.stop_reason_ = stopped or "completed"
         except TrainingDivergedError as exc:
             self.stop_reason_ = f"diverged at iteration {exc.iteration}"
             raise
@@ -327,6 +345,8 @@ class CoopFlow(
             raise
         finally:
             self.n_iter_ = trainer.iteration
+            self.validation_scores_ = None if stopper is None else stopper.scores
+            self.best_validation_score_ = max(self.validation_scores_ or [None])
             self._choose_tilt(settings, validation)
             self._log_partition_info = None  # estimated when first needed
         return self
@@ -341,13 +361,14 @@ class CoopFlow(
         self.history_ = trainer.history
         self._data_fingerprint = X.fingerprint
 
-    def _choose_tilt(self, settings: Settings, validation: np.ndarray | None) -> None:
-        """Set ``tilt_`` and ``tilt_info_``, chosen on the ``validation`` rows."""
+    def _choose_tilt(self, settings: Settings, validation: torch.Tensor | None) -> None:
+        """Set ``tilt_`` and ``tilt_info_``, chosen on the ``validation`` rows (model
+        units)."""
         self.tilt_, self.tilt_info_ = fitted_tilt(
             settings,
             self._runner(),
             self.flow_,
-            None if validation is None else self._to_model(validation, "validation rows"),
+            validation,
             self.scaler_.model_bounds,
             chunk=self._chunk,
             generator=self._generator(1),

@@ -4,8 +4,9 @@
 from a checkpoint, or new); :func:`run_trainer` runs it with a progress bar and periodic
 checkpoints. They take the estimator's :class:`~coopkit.assembly.Settings` and plain values,
 never the estimator: ``fit`` sets its fitted attributes from what they return.
-:func:`validation_split` and :func:`fitted_tilt` hold out the rows on which the
-model's tilt is chosen (:mod:`coopkit.tilt`), and choose it.
+:func:`validation_split` holds out the rows on which the model's tilt is chosen
+(:func:`fitted_tilt`, :mod:`coopkit.tilt`) and on which training stops early
+(:func:`early_stopper`, :mod:`coopkit.early_stopping`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from torch import nn
 from coopkit.assembly import Settings, build_parts, training_config
 from coopkit.data import Scaler, check_shape, scaler_from_dict, scaler_to_dict
 from coopkit.distributed import current_world
+from coopkit.early_stopping import EarlyStopping, check_interval
 from coopkit.flows.base import Flow
 from coopkit.persistence import CHECKPOINT_NAME, read_checkpoint, write_checkpoint
 from coopkit.scoring import report
@@ -82,18 +84,27 @@ def prepare_run(
     return Run(trainer, scaler, device)
 
 
-def run_trainer(settings: Settings, run: Run, data: torch.Tensor, fingerprint: list[float]) -> None:
-    """Run ``run``'s trainer on ``data`` to its last iteration, writing checkpoints (of
-    the data whose fingerprint is ``fingerprint``) with ``checkpoint_dir`` and reporting
-    as ``verbose`` asks (on the main rank only): 1 (or ``True``), a progress bar; 2 or
-    more, also a line per checkpoint written and per iteration repeated after a
-    divergence (:func:`report`)."""
+def run_trainer(
+    settings: Settings,
+    run: Run,
+    data: torch.Tensor,
+    fingerprint: list[float],
+    stopper: EarlyStopping | None = None,
+) -> str | None:
+    """Run ``run``'s trainer on ``data`` to its last iteration, or until ``stopper``
+    stops it (then its flow and energy net get the best check's weights back, and the
+    reason is returned), writing checkpoints (of the data whose fingerprint is
+    ``fingerprint``) with ``checkpoint_dir`` and reporting as ``verbose`` asks (on the
+    main rank only): 1 (or ``True``), a progress bar; 2 or more, also a line per
+    checkpoint written and per iteration repeated after a divergence (:func:`report`)."""
     trainer = run.trainer
-    callbacks: list[Callable[[CoopTrainer], None]] = []
+    callbacks: list[Callable[[CoopTrainer], bool | None]] = []
     level = verbosity(settings.verbose, trainer)
     if settings.checkpoint_dir is not None and trainer.world.is_main:
         write = partial(write_training_checkpoint, settings, run.scaler, fingerprint, level)
         callbacks.append(write)
+    if stopper is not None:
+        callbacks.append(lambda t: stopper.check(t.iteration, t.flow, t.energy))
     total = trainer.config.pretrain_iter + trainer.config.n_iter
     if level >= 1:
         from tqdm.auto import tqdm
@@ -112,10 +123,19 @@ def run_trainer(settings: Settings, run: Run, data: torch.Tensor, fingerprint: l
 
         callbacks.insert(0, progress)
     try:
-        trainer.run(data, lambda t: [callback(t) for callback in callbacks])
+        trainer.run(data, lambda t: any([callback(t) for callback in callbacks]))
     finally:
         if level >= 1:
             bar.close()
+    if stopper is None or not stopper.stopped:
+        return None
+    stopper.restore_best(trainer.flow, trainer.energy)
+    return (
+        f"stopped early at iteration {trainer.iteration}: the flow's validation "
+        f"log-likelihood rose by no more than tol={settings.tol} in "
+        f"{settings.n_iter_no_change} checks; the weights of iteration "
+        f"{stopper.best_iteration} were restored"
+    )
 
 
 def verbosity(verbose: bool | int, trainer: CoopTrainer) -> int:
@@ -160,13 +180,34 @@ def chooses_tilt(settings: Settings) -> bool:
 
 def validation_split(settings: Settings, n: int) -> tuple[np.ndarray, np.ndarray] | None:
     """Positions of the training and the validation rows among ``n`` when
-    :func:`chooses_tilt` (``None`` otherwise, or when ``n < 3``). The rows are drawn
-    with ``random_state`` when it is an integer and with seed 0 otherwise, so that a
-    warm start or a resumed fit sees the same training rows."""
-    if not chooses_tilt(settings) or n < 3:
+    :func:`chooses_tilt` or ``early_stopping`` (``None`` otherwise, or when ``n < 3``).
+    Both use the same rows. They are drawn with ``random_state`` when it is an integer
+    and with seed 0 otherwise, so that a warm start or a resumed fit sees the same
+    training rows.
+
+    Raises:
+        ValueError: ``early_stopping`` with ``validation_fraction=0``.
+    """
+    if settings.early_stopping and settings.validation_fraction == 0:
+        raise ValueError(
+            "early_stopping=True needs validation rows to stop on; set "
+            "validation_fraction above 0 (0.1 holds out a tenth of the rows)."
+        )
+    if not (chooses_tilt(settings) or settings.early_stopping) or n < 3:
         return None
     seed = settings.random_state if isinstance(settings.random_state, int) else 0
     return split_rows(n, settings.validation_fraction, seed)
+
+
+def early_stopper(
+    settings: Settings, validation: torch.Tensor | None, n_train: int, chunk: int
+) -> EarlyStopping | None:
+    """The :class:`~coopkit.early_stopping.EarlyStopping` of a fit on ``n_train`` rows
+    with ``validation`` rows (model units), or ``None`` without ``early_stopping``."""
+    if not settings.early_stopping or validation is None:
+        return None
+    every = check_interval(n_train, settings.batch_size)
+    return EarlyStopping(validation, settings.n_iter_no_change, settings.tol, every, chunk)
 
 
 def fitted_tilt(
@@ -179,11 +220,11 @@ def fitted_tilt(
     chunk: int,
     generator: torch.Generator,
 ) -> tuple[float, dict[str, Any] | None]:
-    """The tilt β of the fitted model and how it was chosen (``tilt_info_``): chosen on
-    the ``validation`` rows (model units) by :func:`coopkit.tilt.choose_tilt` with
-    ``n_partition_samples`` chains ("auto": 1024); without them, ``tilt`` as given, or 1
-    (the model as trained) for ``"auto"``."""
-    if validation is None:
+    """The tilt β of the fitted model and how it was chosen (``tilt_info_``): when
+    :func:`chooses_tilt`, on the ``validation`` rows (model units) by
+    :func:`coopkit.tilt.choose_tilt` with ``n_partition_samples`` chains ("auto": 1024);
+    otherwise ``tilt`` as given, or 1 (the model as trained) for ``"auto"``."""
+    if validation is None or not chooses_tilt(settings):
         return (1.0 if settings.tilt == "auto" else float(settings.tilt)), None
     n_samples = settings.n_partition_samples
     n_samples = 1024 if n_samples == "auto" else int(n_samples)

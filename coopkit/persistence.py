@@ -48,6 +48,8 @@ SAVED_ATTRIBUTES = (
     "_log_partition_info",
     "tilt_",
     "tilt_info_",
+    "validation_scores_",
+    "best_validation_score_",
 )
 
 
@@ -102,6 +104,7 @@ class PersistenceMixin:
         model.scaler_, model.device_ = saved.scaler, resolve_device(model.device)
         model.flow_, model.energy_, model.sampler_ = saved.flow, saved.energy, saved.sampler
         model.tilt_, model.tilt_info_ = 1.0, None  # a file written before the tilt existed
+        model.validation_scores_ = model.best_validation_score_ = None  # or early stopping
         fitted = dict(saved.fitted)
         if "log_partition_info_" in fitted:  # a file written before log Z was lazy
             fitted["_log_partition_info"] = fitted.pop("log_partition_info_")

@@ -122,6 +122,9 @@ PARAMETER_CONSTRAINTS: dict[str, Constraint] = {
     "validation_fraction": Constraint(
         "a number >= 0 and < 1", lambda v: _is_number(v) and 0 <= v < 1
     ),
+    "early_stopping": BOOLEAN,
+    "n_iter_no_change": integer(1),
+    "tol": number(0),
     "target_revision": number(0, strict=True) | NONE,
     "flow_grad_clip": number(0, strict=True) | NONE,
     "precision": options("float32", "bfloat16"),

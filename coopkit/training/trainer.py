@@ -314,9 +314,12 @@ class CoopTrainer:
         u = torch.rand(batch.shape, generator=self.generator, device="cpu")
         self.flow.initialize(batch + self.config.dequantize_width * u.to(batch.device, batch.dtype))
 
-    def run(self, data: Tensor, callback: Callable[[CoopTrainer], None] | None = None) -> None:
+    def run(
+        self, data: Tensor, callback: Callable[[CoopTrainer], bool | None] | None = None
+    ) -> None:
         """Pre-training, then cooperative iterations on ``data`` (``(N, *event)`` in model
-        units, on the training device), until ``pretrain_iter + n_iter`` in all."""
+        units, on the training device), until ``pretrain_iter + n_iter`` in all, or until
+        ``callback``, called after each iteration, returns ``True``."""
         total = self.config.pretrain_iter + self.config.n_iter
         self.restored_now = False
         batch: Tensor | None = None
@@ -338,8 +341,8 @@ class CoopTrainer:
             batch = None
             self.restored_now = False
             self.iteration += 1
-            if callback is not None:
-                callback(self)
+            if callback is not None and callback(self):
+                return
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to continue this run exactly (tensors and plain values)."""
