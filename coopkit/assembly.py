@@ -79,6 +79,7 @@ class Settings:
     tol: float
     flow_grad_clip: float | None
     data_range: tuple[float, float] | None
+    column_types: Any
     device: Any
     precision: str
     compile: bool

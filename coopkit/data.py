@@ -1,6 +1,8 @@
 """Input validation and scaling between data units and model units.
 
-Tables ``(n, d)`` are standardised per feature. Images ``(n, h, w)`` or ``(n, c, h, w)``
+Tables ``(n, d)`` are standardised per feature; their integer columns are dequantised
+as pixels are, and samples return to their columns' own form (:mod:`coopkit.columns`).
+Images ``(n, h, w)`` or ``(n, c, h, w)``
 are mapped linearly from their ``data_range`` to [-1, 1], the range of coopkit's image
 flows and of the released CoopFlow code. Integer-valued images are dequantised: level
 ``k`` of ``L`` levels becomes the interval ``[k, k + 1) / L`` of [0, 1), and training
@@ -10,10 +12,13 @@ draws a fresh uniform point in it for every batch.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
+
+from coopkit.columns import Columns
 
 Kind = Literal["table", "image"]
 
@@ -127,14 +132,17 @@ class TableScaler:
     the largest standardised value seen in ``fit`` plus ``bounds_margin`` standard
     deviations. It is the table analogue of the released code's clamp of pixels to
     [-1, 1]: without it, a flow that learns from its own revised samples can feed on
-    its own tails and drift away from the data.
+    its own tails and drift away from the data. ``columns`` says which columns are
+    integers (dequantised: ``dequantize_width`` is their interval's width in model
+    units, 0 elsewhere) and the bounds that ``to_data`` restores (``None``: every column
+    continuous and unbounded).
 
     Examples:
-        >>> scaler = TableScaler.fit(np.array([[0.0, 10.0], [2.0, 30.0]]))
-        >>> scaler.to_model(np.array([[1.0, 20.0]]))
+        >>> scaler = TableScaler.fit(np.array([[0.5, 10.5], [2.5, 30.5]]))
+        >>> scaler.to_model(np.array([[1.5, 20.5]]))
         array([[0., 0.]])
         >>> scaler.to_data(np.array([[1.0, 1.0]]))
-        array([[ 2., 30.]])
+        array([[ 2.5, 30.5]])
         >>> scaler.model_bounds
         (-2.0, 2.0)
     """
@@ -145,16 +153,41 @@ class TableScaler:
     scale: np.ndarray
     model_bounds: tuple[float, float]
     kind: Kind = "table"
-    dequantize_width: float = 0.0
+    columns: Columns | None = None
 
     @classmethod
-    def fit(cls, X: np.ndarray) -> TableScaler:
-        """The scaling of the table ``X`` ``(n, d)``; a constant feature keeps scale 1."""
-        scale = X.std(axis=0)
-        scale = np.where(scale > 0, scale, 1.0)
-        mean = X.mean(axis=0)
-        reach = float(np.abs((X - mean) / scale).max()) + cls.bounds_margin
-        return cls(mean=mean, scale=scale, model_bounds=(-reach, reach))
+    def fit(cls, X: np.ndarray, column_types: str | Sequence[Any] = "auto") -> TableScaler:
+        """The scaling of the table ``X`` ``(n, d)``; a constant feature keeps scale 1.
+        ``column_types`` describes the columns (:class:`~coopkit.columns.Columns`)."""
+        integral = np.all(np.round(X) == X, axis=0)
+        columns = Columns.detect(X.min(axis=0), X.max(axis=0), integral, column_types)
+        return cls.from_moments(
+            X.mean(axis=0), X.std(axis=0), X.min(axis=0), X.max(axis=0), columns
+        )
+
+    @classmethod
+    def from_moments(
+        cls,
+        mean: np.ndarray,
+        std: np.ndarray,
+        minimum: np.ndarray,
+        maximum: np.ndarray,
+        columns: Columns,
+    ) -> TableScaler:
+        """The scaling of a table with these per-column moments and extremes; the box
+        holds every value and, in integer columns, the top of its interval."""
+        scale = np.where(std > 0, std, 1.0)
+        top = maximum + columns.integer
+        reach = float((np.maximum(top - mean, mean - minimum) / scale).max()) + cls.bounds_margin
+        return cls(mean, scale, (-reach, reach), columns=columns if columns.constrained else None)
+
+    @property
+    def dequantize_width(self) -> float | tuple[float, ...]:
+        """Per column, the width of an integer's interval in model units (0 in continuous
+        columns); 0 when no column is an integer."""
+        if self.columns is None or not self.columns.any_integer:
+            return 0.0
+        return tuple(np.where(self.columns.integer, 1.0 / self.scale, 0.0).tolist())
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -170,9 +203,15 @@ class TableScaler:
         """Model units ``(n, d)`` of data ``(n, d)``."""
         return (X - self.mean) / self.scale
 
+    def described(self) -> dict[str, object]:
+        """What ``settings_`` reports of the scaling: per column its type and bounds."""
+        columns = self.columns or Columns.unconstrained(len(self.mean))
+        return {"column_types": columns.describe()}
+
     def to_data(self, V: np.ndarray) -> np.ndarray:
-        """Data units of model-unit values ``(n, d)``."""
-        return V * self.scale + self.mean
+        """Data units of model-unit values ``(n, d)``, in the columns' own form."""
+        X = V * self.scale + self.mean
+        return X if self.columns is None else self.columns.restore(X)
 
     def log_abs_det(self) -> float:
         """``log |det ∂v/∂x|`` of the data → model map, per sample."""
@@ -255,6 +294,10 @@ class ImageScaler:
         V = 2.0 * (X - self.data_range[0]) / self._span - 1.0
         return V.reshape(len(X), *self.event_shape)
 
+    def described(self) -> dict[str, object]:
+        """What ``settings_`` reports of the scaling: nothing beyond the parameters."""
+        return {}
+
     def to_data(self, V: np.ndarray) -> np.ndarray:
         """Data units, shaped ``(n, *input_shape)``, of model-unit images ``(n, c, h, w)``."""
         low, high = self.data_range
@@ -279,12 +322,13 @@ def scaler_to_dict(scaler: Scaler) -> dict[str, object]:
         {'kind': 'image', 'input_shape': [4, 4], 'data_range': [0.0, 1.0], 'integer': True}
     """
     if isinstance(scaler, TableScaler):
-        return {
+        state = {
             "kind": "table",
             "mean": scaler.mean.tolist(),
             "scale": scaler.scale.tolist(),
             "model_bounds": list(scaler.model_bounds),
         }
+        return state if scaler.columns is None else {**state, "columns": scaler.columns.to_dict()}
     return {
         "kind": "image",
         "input_shape": list(scaler.input_shape),
@@ -307,6 +351,7 @@ def scaler_from_dict(state: dict[str, object]) -> Scaler:
             np.asarray(state["mean"], dtype=np.float64),
             np.asarray(state["scale"], dtype=np.float64),
             (float(low), float(high)),
+            columns=Columns.from_dict(state["columns"]) if "columns" in state else None,  # type: ignore[arg-type]
         )
     low, high = state["data_range"]  # type: ignore[misc]
     return ImageScaler(
@@ -316,8 +361,13 @@ def scaler_from_dict(state: dict[str, object]) -> Scaler:
     )
 
 
-def fit_scaler(X: np.ndarray, data_range: tuple[float, float] | None = None) -> Scaler:
-    """The scaler for ``X``: a table for 2-D arrays, images for 3-D and 4-D ones.
+def fit_scaler(
+    X: np.ndarray,
+    data_range: tuple[float, float] | None = None,
+    column_types: str | Sequence[Any] = "auto",
+) -> Scaler:
+    """The scaler for ``X``: a table for 2-D arrays (with ``column_types``), images for
+    3-D and 4-D ones (with ``data_range``).
 
     Examples:
         >>> type(fit_scaler(np.zeros((5, 3)))).__name__
@@ -326,7 +376,7 @@ def fit_scaler(X: np.ndarray, data_range: tuple[float, float] | None = None) -> 
         (1, 8, 8)
     """
     if X.ndim == 2:
-        return TableScaler.fit(X)
+        return TableScaler.fit(X, column_types)
     return ImageScaler.fit(X, data_range)
 
 

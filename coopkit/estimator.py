@@ -33,15 +33,12 @@ from coopkit.streaming import TrainingData, read_rows, training_data
 from coopkit.threads import uses_threads
 from coopkit.training.config import TrainingDivergedError
 from coopkit.training.energy import EnergyRunner, score_energy, tilted
-from coopkit.validation import check_params, seed_from
-
-# Samples evaluated at once without gradients (sampling, scores, log Z): 4 training
-# batches, which fit in memory by construction (a Flow++ with self-attention at 32x32
-# needs 16 MB per image for its attention maps alone), within these bounds.
-_CHUNK = (256, 1024)
+from coopkit.units import ModelUnitsMixin
+from coopkit.validation import check_params
 
 
 class CoopFlow(
+    ModelUnitsMixin,
     PersistenceMixin,
     SamplingMixin,
     DensityScoresMixin,
@@ -101,6 +98,10 @@ class CoopFlow(
         tol: the gain, in nats per validation row, that counts as a rise.
         flow_grad_clip: maximum gradient norm of the flow's step, or ``None``.
         data_range: ``(low, high)`` of image values; inferred when unambiguous.
+        column_types: a table's integer and bounded columns (:mod:`coopkit.columns`):
+            ``"auto"`` detects them, ``"float"`` treats every column as continuous and
+            unbounded, or one ``"auto"``, ``"float"``, ``"integer"`` or ``(low, high)``
+            per column.
         device: ``"auto"``, ``"cpu"`` or ``"cuda[:i]"``.
         precision: ``"float32"`` or ``"bfloat16"`` autocast of the energy net.
         compile: run the energy net through :func:`torch.compile`.
@@ -129,7 +130,8 @@ class CoopFlow(
             repeated after a divergence, and for the ``log Z`` estimate.
 
     Attributes:
-        settings_: the ``"auto"`` parameters as resolved for the data.
+        settings_: the ``"auto"`` parameters as resolved for the data; for a table also
+            ``column_types``: per column its ``type`` and ``bounds`` as detected.
         flow_: the fitted flow (a plain module, on ``device_``).
         energy_: the fitted energy net (a plain module, on ``device_``).
         sampler_: the sampler, with any step size changed during ``fit``.
@@ -205,6 +207,7 @@ class CoopFlow(
         tol: float = 1e-4,
         flow_grad_clip: float | None = 1.0,
         data_range: tuple[float, float] | None = None,
+        column_types: Any = "auto",
         device: str = "auto",
         precision: str = "float32",
         compile: bool = False,
@@ -248,6 +251,7 @@ class CoopFlow(
         self.tol = tol
         self.flow_grad_clip = flow_grad_clip
         self.data_range = data_range
+        self.column_types = column_types
         self.device = device
         self.precision = precision
         self.compile = compile
@@ -355,7 +359,8 @@ class CoopFlow(
         """Set the fitted attributes that describe a new (or resumed) ``run``."""
         trainer = run.trainer
         self._trainer, self._energy_runner = trainer, trainer.run_energy
-        self.scaler_, self.device_, self.settings_ = run.scaler, run.device, settings.auto
+        self.scaler_, self.device_ = run.scaler, run.device
+        self.settings_ = {**settings.auto, **run.scaler.described()}
         self.flow_, self.energy_, self.sampler_ = trainer.flow, trainer.energy, trainer.sampler
         self.n_features_in_ = int(np.prod(X.shape[1:]))
         self.history_ = trainer.history
@@ -400,27 +405,6 @@ class CoopFlow(
         if trainer is not None and not self.compile:
             state["_trainer"] = trainer
         return state
-
-    @property
-    def _chunk(self) -> int:
-        return min(_CHUNK[1], max(_CHUNK[0], 4 * int(self.batch_size)))
-
-    def _generator(self, random_state: Any) -> torch.Generator:
-        return torch.Generator().manual_seed(seed_from(random_state))
-
-    def _to_model(self, X: Any, name: str = "X", exact: bool = False) -> torch.Tensor:
-        """``X`` checked and in model units; in float64 where ``exact`` (for the float64
-        parts of :mod:`coopkit.batch_invariance`)."""
-        check_is_fitted(self)
-        X = check_array(X, name=name)
-        check_shape(X, self.scaler_, name=name)
-        V = self.scaler_.to_model(X) + 0.5 * self.scaler_.dequantize_width
-        if exact:
-            return torch.as_tensor(V, dtype=torch.float64, device=float64_device(self.device_))
-        return torch.as_tensor(V, dtype=torch.float32, device=self.device_)
-
-    def _to_data(self, V: torch.Tensor) -> np.ndarray:
-        return self.scaler_.to_data(V.detach().cpu().double().numpy())
 
     @uses_threads
     def transform(self, X: Any) -> np.ndarray:

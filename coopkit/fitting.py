@@ -61,7 +61,7 @@ def prepare_run(
         scaler = scaler_from_dict(checkpoint["scaler"])
         check_shape(X, scaler)
     else:
-        scaler = X.fit_scaler(settings.data_range)
+        scaler = X.fit_scaler(settings.data_range, settings.column_types)
     seed = seed_from(settings.random_state)
     flow, energy, sampler = build_parts(settings, scaler, seed)
     world = current_world(settings.distributed)

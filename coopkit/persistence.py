@@ -112,7 +112,7 @@ class PersistenceMixin:
         for name, value in fitted.items():
             setattr(model, name, value)
         auto = Settings.resolve(saved.params, saved.scaler.kind).auto
-        model.settings_ = {**auto, "tilt": model.tilt_}
+        model.settings_ = {**auto, **saved.scaler.described(), "tilt": model.tilt_}
         return model
 
 

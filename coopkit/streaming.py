@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from coopkit.columns import Columns
 from coopkit.data import (
     ImageScaler,
     Scaler,
@@ -118,6 +120,7 @@ class Summary:
     feature_square_sum: np.ndarray
     feature_min: np.ndarray
     feature_max: np.ndarray
+    feature_integral: np.ndarray
 
     @property
     def fingerprint(self) -> list[float]:
@@ -140,28 +143,28 @@ def summarize(rows: Rows, chunk: int = SUMMARY_CHUNK) -> Summary:
     d = int(np.prod(rows.shape[1:]))
     total, square = np.zeros(d), np.zeros(d)
     low, high = np.full(d, np.inf), np.full(d, -np.inf)
-    integer = True
+    integral = np.ones(d, dtype=bool)
     for block in rows.chunks(chunk):
         flat = block.reshape(len(block), d).astype(np.float64)
         total += flat.sum(axis=0)
         square += (flat**2).sum(axis=0)
         low, high = np.minimum(low, flat.min(axis=0)), np.maximum(high, flat.max(axis=0))
-        integer = integer and bool(np.all(flat == np.round(flat)))
+        integral &= np.all(flat == np.round(flat), axis=0)
     extremes = (float(low.min()), float(high.max()))
-    return Summary(rows.shape, *extremes, integer, total, square, low, high)
+    return Summary(rows.shape, *extremes, bool(integral.all()), total, square, low, high, integral)
 
 
-def scaler_from_summary(summary: Summary, data_range: tuple[float, float] | None) -> Scaler:
+def scaler_from_summary(
+    summary: Summary, data_range: tuple[float, float] | None, column_types: Any = "auto"
+) -> Scaler:
     """The scaler ``fit_scaler`` would fit on the whole array, from its summary."""
     n = summary.shape[0]
     if len(summary.shape) == 2:
+        low, high = summary.feature_min, summary.feature_max
+        columns = Columns.detect(low, high, summary.feature_integral, column_types)
         mean = summary.feature_sum / n
-        variance = np.maximum(summary.feature_square_sum / n - mean**2, 0.0)
-        scale = np.sqrt(variance)
-        scale = np.where(scale > 0, scale, 1.0)
-        extremes = np.maximum(summary.feature_max - mean, mean - summary.feature_min) / scale
-        reach = float(extremes.max()) + TableScaler.bounds_margin
-        return TableScaler(mean=mean, scale=scale, model_bounds=(-reach, reach))
+        std = np.sqrt(np.maximum(summary.feature_square_sum / n - mean**2, 0.0))
+        return TableScaler.from_moments(mean, std, low, high, columns)
     if data_range is None:
         data_range = infer_range(summary.low, summary.high, summary.integer)
     return ImageScaler.checked(
@@ -188,13 +191,14 @@ class DeviceBatches:
 @dataclass
 class TrainingData:
     """``fit``'s view of ``X``: its shape ``(n, *sample_shape)`` (and ``ndim``), its
-    fingerprint (for resuming), the scaler it implies for a ``data_range``, and its
+    fingerprint (for resuming), the scaler it implies for a ``data_range`` and a
+    ``column_types``, and its
     samples in model units on a device, all at once (``Tensor``) or batch by batch
     (:class:`DeviceBatches`)."""
 
     shape: tuple[int, ...]
     fingerprint: list[float]
-    fit_scaler: Callable[[tuple[float, float] | None], Scaler]
+    fit_scaler: Callable[[tuple[float, float] | None, Any], Scaler]
     on_device: Callable[[Scaler, torch.device], Tensor | DeviceBatches]
 
     @property
@@ -243,7 +247,7 @@ def training_data(X: Any, rows: np.ndarray | None = None) -> TrainingData:
         return TrainingData(
             rows.shape,
             summary.fingerprint,
-            lambda data_range: scaler_from_summary(summary, data_range),
+            partial(scaler_from_summary, summary),
             lambda scaler, device: DeviceBatches(rows, scaler, device),
         )
     array = check_array(X)
@@ -256,6 +260,6 @@ def training_data(X: Any, rows: np.ndarray | None = None) -> TrainingData:
     return TrainingData(
         array.shape,
         data_fingerprint(array),
-        lambda data_range: fit_scaler(array, data_range),
+        partial(fit_scaler, array),
         on_device,
     )

@@ -22,6 +22,7 @@ import torch
 from sklearn.utils import check_random_state
 
 from coopkit import registry
+from coopkit.columns import is_column_types
 
 
 class InvalidParameterError(ValueError, TypeError):
@@ -133,6 +134,10 @@ PARAMETER_CONSTRAINTS: dict[str, Constraint] = {
     "n_partition_samples": options("auto") | integer(2, "a standard error needs two"),
     "partition_temperatures": integer(1),
     "partition_sampler": sampler_spec(),
+    "column_types": Constraint(
+        "'auto', 'float', or one 'auto', 'float', 'integer' or (low, high) per column",
+        is_column_types,
+    ),
     "data_range": Constraint("(low, high) with low < high", _is_range) | NONE,
     "reconstruct_batch_size": integer(1),
     "on_divergence": options("raise", "restore"),

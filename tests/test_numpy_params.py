@@ -47,6 +47,7 @@ NUMPY_VALUES: dict[str, Any] = {
     "warmup_iter": np.int64(1),
     "energy_betas": (np.float32(0.5), np.float64(0.75)),
     "data_range": (np.int64(0), np.float32(1.0)),
+    "column_types": ["auto", (np.float64(-5.0), np.int64(5))],
 }
 
 
@@ -127,8 +128,9 @@ def test_numpy_scalars_train_the_model_their_python_values_train(tmp_path: Path)
     python = {
         k: tuple(map(float, v)) if k == "energy_betas" else v.item()
         for k, v in table.items()
-        if k != "log_partition"
+        if k not in ("log_partition", "column_types")
     }
+    python["column_types"] = ["auto", (-5.0, 5)]
     with_python = CoopFlow(**TINY, **python, log_partition="ais").fit(X)
     assert np.array_equal(
         with_numpy.sample(8, random_state=0), with_python.sample(8, random_state=0)
@@ -155,6 +157,7 @@ def test_grid_search_with_numpy_grids(tmp_path: Path) -> None:
         "energy_betas": [(np.float32(0.5), np.float64(0.75))],
         "energy_l2": np.logspace(-2, -2, 1, dtype=np.float32),
         "tilt": np.logspace(-1, -1, 1),
+        "column_types": [["auto", (np.float64(-5.0), np.int64(5))]],
         "validation_fraction": np.linspace(0.2, 0.2, 1),
         "n_iter_no_change": np.arange(3, 4),
         "tol": np.logspace(-3, -3, 1),

@@ -129,6 +129,7 @@ CONSTRUCTOR_BAD: dict[str, list[Any]] = {
     "energy_base": ["gauss", None],
     "flow_grad_clip": [0.0, -1.0, "1"],
     "data_range": [(1.0, 0.0), "0-16", (0.0,)],
+    "column_types": ["integer", ["ints"], [(1.0, 0.0)], None],
     "device": ["tpu", 3.5],
     "precision": ["float16", None],
     "compile": ["yes", 1, None],

@@ -57,7 +57,7 @@ class TrainingConfig:
     lr_schedule: Literal["constant", "cosine"] = "constant"
     flow_grad_clip: float | None = 1.0
     pretrain_iter: int = 0
-    dequantize_width: float = 0.0
+    dequantize_width: float | tuple[float, ...] = 0.0
     precision: Precision = "float32"
     compile: bool = False
     on_divergence: Literal["raise", "restore"] = "raise"

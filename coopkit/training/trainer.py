@@ -151,10 +151,15 @@ class CoopTrainer:
         return full[self.world.rank :: self.world.size]
 
     def _dequantize(self, batch: Tensor) -> Tensor:
-        if self.config.dequantize_width == 0:
+        width = self.config.dequantize_width
+        if not any(width if isinstance(width, tuple) else (width,)):
             return batch
         u = self._global_draw(torch.rand, tuple(batch.shape[1:]))
-        return batch + self.config.dequantize_width * u.to(batch.device, batch.dtype)
+        return batch + self._width(batch) * u.to(batch.device, batch.dtype)
+
+    def _width(self, batch: Tensor) -> Tensor:
+        """``dequantize_width`` (one number, or one per table column) as a tensor."""
+        return torch.as_tensor(self.config.dequantize_width, dtype=batch.dtype, device=batch.device)
 
     def propose(self) -> Tensor:
         """This rank's chain starts for one iteration: flow samples ``g_α(z)`` for its
@@ -312,7 +317,7 @@ class CoopTrainer:
         rows = torch.randperm(len(data), generator=self.generator, device="cpu")
         batch = data[rows[: self.config.batch_size].to(data.device)]
         u = torch.rand(batch.shape, generator=self.generator, device="cpu")
-        self.flow.initialize(batch + self.config.dequantize_width * u.to(batch.device, batch.dtype))
+        self.flow.initialize(batch + self._width(batch) * u.to(batch.device, batch.dtype))
 
     def run(
         self, data: Tensor, callback: Callable[[CoopTrainer], bool | None] | None = None
