@@ -1,6 +1,7 @@
 """The parts of ``docs/benchmarks.md`` built from rows that long measurements append to
 ``benchmarks/results/*.jsonl``, one run at a time: digits at equal wall time
-(:mod:`benchmarks.wall_time`), the held-out tilt (:mod:`benchmarks.tilt`), the cost of
+(:mod:`benchmarks.wall_time`), the held-out tilt (:mod:`benchmarks.tilt`), tables at
+equal CPU time (:mod:`benchmarks.tables`), the cost of
 batch-invariant scoring (:mod:`benchmarks.scoring_cost`), of reconstruction and
 inpainting (:mod:`benchmarks.reconstruction_cost`), and where the samplers' time goes
 (:mod:`benchmarks.sampler_profile`).
@@ -18,6 +19,7 @@ from benchmarks import (
     reconstruction_cost,
     sampler_profile,
     scoring_cost,
+    tables,
     tilt_report,
     wall_time_report,
 )
@@ -37,6 +39,10 @@ def sections() -> list[tuple[str, Callable[[], list[str]]]]:
         (
             tilt_report.HEADING,
             lambda: tilt_report.tilt_section(wall_time_report.load(tilt_report.RESULTS)),
+        ),
+        (
+            tables.HEADING,
+            lambda: tables.tables_section(wall_time_report.load(tables.RESULTS)),
         ),
         (
             scoring_cost.HEADING,

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from benchmarks import wall_time
+from benchmarks import budget
 from benchmarks.wall_time import METHODS, run
 
 
 @pytest.mark.parametrize("method", list(METHODS))
 def test_wall_time_rows(method: str, benchmark: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(wall_time, "CALIBRATION_ITER", 2)
+    monkeypatch.setattr(budget, "CALIBRATION_ITER", 2)
     if method == "zuko_nsf":
         pytest.importorskip(
             "zuko", reason="zuko is the benchmark-only peer: pip install -e '.[bench]'"

@@ -7,15 +7,13 @@ Run as a module; ``docs/benchmarks.md`` ("Digits at equal wall time") names the 
     OMP_NUM_THREADS=1 python -m benchmarks.wall_time --method coopflow --seconds 60 180 600 \
         --seeds 0 1 2 --out benchmarks/results/digits_wall_time.jsonl
 
-A budget is CPU time of the training process (:func:`time.process_time`), which with
-one thread is the wall time of an idle core and, unlike the wall time, does not grow
-when other jobs share the machine. Every run trains on the 70% split of
-:func:`coopkit.metrics.digits_split` and scores 540 samples, rounded to the data's
-levels, against the 540 held-out digits with
+A budget is CPU time of the training process (:mod:`benchmarks.budget`). Every run
+trains on the 70% split of :func:`coopkit.metrics.digits_split` and scores 540
+samples, rounded to the data's levels, against the 540 held-out digits with
 :func:`coopkit.metrics.digits_c2st` and the digits Fréchet distance
 (:func:`benchmarks.digits.score`). The estimator's methods get their iteration count
-from the budget: two calibration fits (:func:`fitted_for`) give the seconds per
-iteration and the fit's fixed cost, and the run then fits as many
+from the budget: two calibration fits (:func:`~benchmarks.budget.fitted_for`) give the
+seconds per iteration and the fit's fixed cost, and the run then fits as many
 iterations as the rest of the budget pays for; the row records the seconds the fit
 really took (CPU seconds). ``zuko_nsf`` is the peer the issue names: zuko's ``NSF`` (4
 transforms, 2 x 128 hidden) on the 64 pixels scaled to [0, 1) with uniform
@@ -26,7 +24,6 @@ dequantisation, Adam at 1e-3, batch 256, scored at each budget of one run.
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -34,12 +31,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from benchmarks.budget import fitted_for, zuko_nsf_at
 from benchmarks.common import emit
 from benchmarks.digits import N_SAMPLES, NOISE_BASELINE, gaussian_fit, score
 from coopkit import CoopFlow, metrics
 from coopkit.demo import DEMOS
 
-CALIBRATION_ITER = 30
 LEVELS = 17
 # Each method's settings beyond the budget. CoopFlow and the flow alone take the
 # estimator's image defaults at the demo's batch size; the short-run EBM is the paper's
@@ -62,32 +59,11 @@ def estimator(method: str, n_iter: int, seed: int) -> CoopFlow:
     return CoopFlow(n_iter=n_iter, **params)
 
 
-def fitted_for(method: str, seconds: float, seed: int, train: np.ndarray) -> tuple[CoopFlow, float]:
-    """``method``'s estimator fitted for about ``seconds``, and the seconds it took.
-
-    Two calibration fits of :data:`CALIBRATION_ITER` and four times as many iterations
-    give the cost of one iteration and the fit's fixed cost (initialisation, ``log Z``);
-    the fixed cost is taken as at most 80% of the longer fit, so that timing noise in a
-    cheap method's calibration cannot make it look free."""
-    taken = []
-    for n_iter in (CALIBRATION_ITER, 4 * CALIBRATION_ITER):
-        start = time.process_time()
-        estimator(method, n_iter, seed).fit(train)
-        taken.append(time.process_time() - start)
-    longer = 4 * CALIBRATION_ITER
-    per_iter = max((taken[1] - taken[0]) / (3 * CALIBRATION_ITER), 0.2 * taken[1] / longer)
-    fixed = max(taken[1] - longer * per_iter, 0.0)
-    model = estimator(method, max(1, int((seconds - fixed) / per_iter)), seed)
-    start = time.process_time()
-    model.fit(train)
-    return model, time.process_time() - start
-
-
 def run_estimator(method: str, seconds: float, seed: int) -> dict[str, Any]:
     """One row: ``method`` trained for ``seconds``, its samples scored (CoopFlow's
     proposals too)."""
     train, held_out, _, _ = metrics.digits_split()
-    model, took = fitted_for(method, seconds, seed, train)
+    model, took = fitted_for(lambda n_iter: estimator(method, n_iter, seed), seconds, train)
     revise = method != "flow_alone"
     samples = model.sample(N_SAMPLES, random_state=seed, revise=revise)
     row = {"method": method, "seed": seed, "budget": seconds, "seconds": took}
@@ -102,26 +78,14 @@ def run_estimator(method: str, seconds: float, seed: int) -> dict[str, Any]:
 def run_zuko(budgets: Sequence[float], seed: int) -> list[dict[str, Any]]:
     """zuko's NSF trained once for ``max(budgets)`` seconds and scored at each budget
     (scoring time not counted)."""
-    import zuko
-
     train, held_out, _, _ = metrics.digits_split()
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
     x = torch.as_tensor(train.reshape(len(train), -1), dtype=torch.float32)
-    flow = zuko.flows.NSF(64, transforms=4, hidden_features=[128, 128])
-    optimizer = torch.optim.Adam(flow.parameters(), lr=1e-3)
-    rows, trained, n_iter = [], 0.0, 0
-    for budget in sorted(budgets):
-        start = time.process_time()
-        while trained + time.process_time() - start < budget:
-            rows_drawn = torch.randint(len(x), (256,), generator=generator)
-            batch = (x[rows_drawn] + torch.rand(256, 64, generator=generator)) / LEVELS
-            loss = -flow().log_prob(batch).mean()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            n_iter += 1
-        trained += time.process_time() - start
+
+    def dequantize(batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return (batch + torch.rand(batch.shape, generator=generator)) / LEVELS
+
+    rows = []
+    for budget, flow, trained, n_iter in zuko_nsf_at(x, budgets, seed, dequantize=dequantize):
         with torch.no_grad():
             drawn = flow().sample((N_SAMPLES,)).numpy()
         levels = np.clip(np.floor(drawn * LEVELS), 0, LEVELS - 1).reshape(-1, 8, 8)
