@@ -29,7 +29,7 @@ from coopkit.flows.base import Flow
 from coopkit.persistence import CHECKPOINT_NAME, read_checkpoint, write_checkpoint
 from coopkit.scoring import report
 from coopkit.streaming import TrainingData, split_rows
-from coopkit.tilt import choose_tilt
+from coopkit.tilt import TILT_CHAINS, choose_tilt
 from coopkit.training.trainer import CoopTrainer
 from coopkit.validation import resolve_device, seed_from
 
@@ -222,11 +222,12 @@ def fitted_tilt(
 ) -> tuple[float, dict[str, Any] | None]:
     """The tilt β of the fitted model and how it was chosen (``tilt_info_``): when
     :func:`chooses_tilt`, on the ``validation`` rows (model units) by
-    :func:`coopkit.tilt.choose_tilt` with ``n_partition_samples`` chains ("auto": 1024);
-    otherwise ``tilt`` as given, or 1 (the model as trained) for ``"auto"``."""
+    :func:`coopkit.tilt.choose_tilt` with ``n_partition_samples`` chains ("auto":
+    :data:`~coopkit.tilt.TILT_CHAINS`); otherwise ``tilt`` as given, or 1 (the model as
+    trained) for ``"auto"``."""
     if validation is None or not chooses_tilt(settings):
         return (1.0 if settings.tilt == "auto" else float(settings.tilt)), None
     n_samples = settings.n_partition_samples
-    n_samples = 1024 if n_samples == "auto" else int(n_samples)
+    n_samples = TILT_CHAINS if n_samples == "auto" else int(n_samples)
     choice = choose_tilt(energy, flow, validation, bounds, n_samples, generator, chunk=chunk)
     return choice.tilt, choice.as_dict()

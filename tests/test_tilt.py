@@ -10,7 +10,7 @@ from torch import Tensor
 from coopkit import CoopFlow
 from coopkit.datasets import eight_gaussians
 from coopkit.flows import RealNVP
-from coopkit.tilt import TILTS, choose_tilt, trusted
+from coopkit.tilt import TILT_CHAINS, TILTS, choose_tilt, trusted
 from coopkit.validation import InvalidParameterError
 
 BOX = (-10.0, 10.0)
@@ -81,6 +81,20 @@ def test_tilts_whose_log_z_is_carried_by_a_few_draws_are_never_chosen(flow: Real
     assert choice.held_out[-1] > best_trusted + 1.0
 
 
+def test_fewer_temperatures_only_lower_the_ess_of_the_tilts(flow: RealNVP) -> None:
+    energy = exact_tilt(flow, scale=1000.0)
+    with torch.no_grad():
+        one, sixteen = (
+            choose_tilt(
+                energy, flow, rows(), BOX, CHAINS, torch.Generator().manual_seed(2), substeps=k
+            )
+            for k in (1, 16)
+        )
+    assert one.ess_by_tilt[0] == sixteen.ess_by_tilt[0] == CHAINS
+    assert sum(one.ess_by_tilt) < 0.9 * sum(sixteen.ess_by_tilt)
+    assert one.tilt <= sixteen.tilt
+
+
 def test_the_grid_must_hold_the_flow_alone(flow: RealNVP) -> None:
     with pytest.raises(ValueError, match="must increase from 0"):
         choose_tilt(exact_tilt(flow), flow, rows(10), BOX, 64, torch.Generator(), tilts=(0.5, 1.0))
@@ -100,6 +114,7 @@ def test_fit_chooses_the_tilt_on_a_tenth_of_the_rows(table: np.ndarray) -> None:
     assert model.tilt_ in TILTS
     assert model.settings_["tilt"] == model.tilt_
     assert info["n_validation"] == 20
+    assert info["n_samples"] == TILT_CHAINS
     assert info["tilt"] == model.tilt_
     assert len(info["held_out"]) == len(TILTS) == len(info["ess_by_tilt"])
     best = max(
