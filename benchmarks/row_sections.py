@@ -45,6 +45,10 @@ def sections() -> list[tuple[str, Callable[[], list[str]]]]:
             lambda: tables.tables_section(wall_time_report.load(tables.RESULTS)),
         ),
         (
+            tables.LEVERS_HEADING,
+            lambda: tables.levers_section(wall_time_report.load(tables.RESULTS)),
+        ),
+        (
             scoring_cost.HEADING,
             lambda: scoring_cost.scoring_cost_section(wall_time_report.load(scoring_cost.RESULTS)),
         ),

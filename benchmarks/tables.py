@@ -20,11 +20,20 @@ and ``batch_size=128``, besides what its name says: ``coopflow`` (the defaults),
 holds the C2ST of as many samples as held-out rows against them
 (:func:`coopkit.metrics.c2st`), their sliced Wasserstein distance, the seconds trained
 and, for CoopFlow, the chosen tilt and the proposals' C2ST.
+
+A lever is measured by naming it and the estimator parameters it sets, which every
+method that is a ``CoopFlow`` then gets on top of its own; its rows carry the name and
+the parameters, and the page section "Levers on tables" sets them beside the defaults::
+
+    OMP_NUM_THREADS=1 python -m benchmarks.tables --dataset diabetes --seconds 10 \
+        --methods coopflow --lever energy_l2=1 --params '{"energy_l2": 1.0}' \
+        --out benchmarks/results/tables.jsonl
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -84,10 +93,10 @@ def score(samples: np.ndarray, test: np.ndarray, seed: int) -> dict[str, float]:
     }
 
 
-def estimator(method: str, n_iter: int, seed: int) -> CoopFlow:
+def estimator(method: str, n_iter: int, seed: int, lever: dict[str, Any] | None = None) -> CoopFlow:
     """``method``'s estimator for ``n_iter`` iterations (the flow alone: as many
-    maximum-likelihood iterations, ``pretrain_iter``)."""
-    params = {"batch_size": BATCH_SIZE, "random_state": seed, **METHODS[method]}
+    maximum-likelihood iterations, ``pretrain_iter``), with the ``lever``'s parameters."""
+    params = {"batch_size": BATCH_SIZE, "random_state": seed, **METHODS[method], **(lever or {})}
     if method == "flow_alone":
         return CoopFlow(n_iter=0, pretrain_iter=n_iter, tilt=0.0, **params)
     return CoopFlow(n_iter=n_iter, **params)
@@ -102,17 +111,26 @@ def run_zuko(train: np.ndarray, test: np.ndarray, seconds: float, seed: int) -> 
     return {"seconds": trained, "n_iter": n_iter, **score(drawn, test, seed)}
 
 
-def run(dataset: str, method: str, seconds: float, seed: int) -> dict[str, Any]:
-    """One row: ``method`` trained on ``dataset`` for ``seconds`` with ``seed``."""
+def run(
+    dataset: str,
+    method: str,
+    seconds: float,
+    seed: int,
+    lever: tuple[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """One row: ``method`` trained on ``dataset`` for ``seconds`` with ``seed``, and with
+    the parameters of ``lever`` (its name and them) if it is a ``CoopFlow``."""
     train, test = load(dataset)
     row: dict[str, Any] = {"dataset": dataset, "method": method, "seed": seed, "budget": seconds}
+    if lever is not None:
+        row.update(lever=lever[0], params=lever[1])
     if method == "gaussian":
         rng = np.random.default_rng(seed)
         drawn = rng.multivariate_normal(train.mean(axis=0), np.cov(train.T), size=len(test))
         return {**row, "seconds": 0.0, "n_iter": 0, **score(drawn, test, seed)}
     if method == "zuko_nsf":
         return {**row, **run_zuko(train, test, seconds, seed)}
-    make = lambda n_iter: estimator(method, n_iter, seed)  # noqa: E731
+    make = lambda n_iter: estimator(method, n_iter, seed, lever and lever[1])  # noqa: E731
     model, took = fitted_for(make, seconds, train)
     revise = method != "flow_alone"
     samples = model.sample(len(test), random_state=seed, revise=revise)
@@ -134,12 +152,36 @@ TITLES = {
 }
 
 
+HEADER = ["seeds", "C2ST", "sliced Wasserstein", "proposals' C2ST", "tilt", "CPU s"]
+
+
+def cells(found: Sequence[dict[str, Any]]) -> list[str]:
+    """The :data:`HEADER` cells of one method's rows ``found`` (one per seed)."""
+    proposals = [r["proposals"]["c2st"] for r in found if "proposals" in r]
+    tilts = ", ".join(f"{r['tilt']:.3g}" for r in found if "tilt" in r)
+    return [
+        str(len(found)),
+        cell([r["c2st"] for r in found]),
+        cell([r["distance"] for r in found]),
+        cell(proposals) if proposals else "–",
+        tilts or "–",
+        cell([r["seconds"] for r in found]),
+    ]
+
+
+def table_lines(first: str, header: Sequence[str], body: list[list[str]]) -> list[str]:
+    """A markdown table whose columns are ``first`` then ``header``."""
+    lines = ["| " + " | ".join([first, *header]) + " |", "|" + "---|" * (len(header) + 1)]
+    return lines + ["| " + " | ".join(row) + " |" for row in body]
+
+
 def tables_section(rows: Sequence[dict[str, Any]]) -> list[str]:
     """The page section: per data set and method, C2ST and distance (mean ± sd over
-    seeds), CPU seconds and iterations, and which method has the lowest mean C2ST."""
+    seeds), CPU seconds and iterations, and which method has the lowest mean C2ST (rows
+    of levers are left to :func:`levers_section`)."""
+    rows = [r for r in rows if "lever" not in r]
     if not rows:
         return ["No tables benchmark ran (`python -m benchmarks.tables`)."]
-    header = ["method", "seeds", "C2ST", "sliced Wasserstein", "proposals' C2ST", "tilt", "CPU s"]
     lines = [
         "`OMP_NUM_THREADS=1 python -m benchmarks.tables --dataset D --seconds S` (rows in "
         "`benchmarks/results/tables.jsonl`): every method trained for the same CPU seconds "
@@ -148,34 +190,52 @@ def tables_section(rows: Sequence[dict[str, Any]]) -> list[str]:
     ]
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
         here = [r for r in rows if r["dataset"] == dataset]
-        means = {
-            m: np.mean([r["c2st"] for r in here if r["method"] == m])
-            for m in TITLES
-            if any(r["method"] == m for r in here)
-        }
-        best = min(means, key=means.__getitem__)
+        found = {m: [r for r in here if r["method"] == m] for m in TITLES}
+        found = {m: rs for m, rs in found.items() if rs}
+        best = min(found, key=lambda m: np.mean([r["c2st"] for r in found[m]]))
+        body = []
+        for method, these in found.items():
+            row = [TITLES[method], *cells(these)]
+            row[2] = f"**{row[2]}**" if method == best else row[2]
+            body.append(row)
         lines += ["", f"**{dataset}** ({here[0]['budget']:g} CPU s each)", ""]
-        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        for method in means:
-            found = [r for r in here if r["method"] == method]
-            c2st = cell([r["c2st"] for r in found])
-            proposals = [r["proposals"]["c2st"] for r in found if "proposals" in r]
-            tilts = ", ".join(f"{r['tilt']:.3g}" for r in found if "tilt" in r)
-            lines.append(
-                "| "
-                + " | ".join(
-                    [
-                        TITLES[method],
-                        str(len(found)),
-                        f"**{c2st}**" if method == best else c2st,
-                        cell([r["distance"] for r in found]),
-                        cell(proposals) if proposals else "–",
-                        tilts or "–",
-                        cell([r["seconds"] for r in found]),
-                    ]
-                )
-                + " |"
-            )
+        lines += table_lines("method", HEADER, body)
+    return lines
+
+
+LEVERS_HEADING = "## Levers on tables"
+
+
+def levers_section(rows: Sequence[dict[str, Any]]) -> list[str]:
+    """The page section of levers: per data set, each method a lever was measured on,
+    its rows with the defaults (same budget) and with each lever's parameters."""
+    levered = [r for r in rows if "lever" in r]
+    if not levered:
+        return ["No lever measured (`python -m benchmarks.tables --lever NAME --params ...`)."]
+    lines = [
+        "`OMP_NUM_THREADS=1 python -m benchmarks.tables --dataset D --seconds S --methods M "
+        "--lever NAME --params JSON`: the methods of the tables above with the estimator "
+        "parameters of the last column on top of their own, at the same CPU seconds.",
+    ]
+    for dataset in dict.fromkeys(r["dataset"] for r in levered):
+        here = [r for r in levered if r["dataset"] == dataset]
+        body = []
+        for method in dict.fromkeys(r["method"] for r in here):
+            budget = next(r["budget"] for r in here if r["method"] == method)
+            plain = [
+                r
+                for r in rows
+                if (r["dataset"], r["method"], r["budget"]) == (dataset, method, budget)
+                and "lever" not in r
+            ]
+            groups = [("defaults", "–", plain)] + [
+                (name, f"`{json.dumps(these[0]['params'])}`", these)
+                for name in dict.fromkeys(r["lever"] for r in here if r["method"] == method)
+                for these in [[r for r in here if (r["method"], r["lever"]) == (method, name)]]
+            ]
+            body += [[TITLES[method], name, *cells(g), params] for name, params, g in groups if g]
+        lines += ["", f"**{dataset}**", ""]
+        lines += table_lines("method", ["lever", *HEADER, "parameters"], body)
     return lines
 
 
@@ -186,9 +246,14 @@ def main(argv: Sequence[str] | None = None) -> list[dict[str, Any]]:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--out", type=Path, default=None, help="append JSON lines here")
+    parser.add_argument("--lever", default=None, help="a name for the --params measured")
+    parser.add_argument("--params", type=json.loads, default=None, help="a JSON object")
     args = parser.parse_args(argv)
+    if (args.lever is None) != (args.params is None):
+        parser.error("--lever and --params go together: a lever's name and its parameters.")
+    lever = None if args.lever is None else (args.lever, args.params)
     return [
-        emit(run(args.dataset, method, args.seconds, seed), args.out)
+        emit(run(args.dataset, method, args.seconds, seed, lever), args.out)
         for seed in args.seeds
         for method in args.methods
     ]

@@ -32,3 +32,37 @@ def test_the_wide_synthetic_tables_have_their_columns() -> None:
         train, test = tables.load(dataset)
         assert train.shape == (420, d)
         assert test.shape == (180, d)
+
+
+def fake_row(method: str, c2st: float, **extra: Any) -> dict[str, Any]:
+    return {
+        "dataset": "iris",
+        "method": method,
+        "seed": 0,
+        "budget": 10.0,
+        "seconds": 9.0,
+        "c2st": c2st,
+        "distance": 0.1,
+        **extra,
+    }
+
+
+def test_lever_rows_are_set_beside_the_defaults_and_kept_off_the_main_table() -> None:
+    lever = {"lever": "energy_l2=1", "params": {"energy_l2": 1.0}}
+    rows = [
+        fake_row("coopflow", 0.7),
+        fake_row("gaussian", 0.6),
+        fake_row("coopflow", 0.55, **lever),
+    ]
+    main = "\n".join(tables.tables_section(rows))
+    assert "energy_l2" not in main
+    assert "**0.6" in main
+    levers = tables.levers_section(rows)
+    assert any("defaults" in line and "0.7" in line for line in levers)
+    assert any("energy_l2=1 | 1 | 0.55" in line and '{"energy_l2": 1.0}' in line for line in levers)
+    assert not any("Gaussian" in line for line in levers)
+
+
+def test_a_lever_needs_its_parameters() -> None:
+    with pytest.raises(SystemExit):
+        tables.main(["--dataset", "iris", "--lever", "energy_l2=1"])
