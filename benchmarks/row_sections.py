@@ -23,6 +23,7 @@ from benchmarks import (
     tilt_report,
     wall_time_report,
 )
+from coopkit.datasets import TOY_SETS
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -43,6 +44,10 @@ def sections() -> list[tuple[str, Callable[[], list[str]]]]:
         (
             tables.HEADING,
             lambda: tables.tables_section(wall_time_report.load(tables.RESULTS)),
+        ),
+        (
+            tables.TOY_HEADING,
+            lambda: tables.tables_section(wall_time_report.load(tables.RESULTS), list(TOY_SETS)),
         ),
         (
             tables.LEVERS_HEADING,

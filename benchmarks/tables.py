@@ -9,11 +9,14 @@ section "Tables at equal CPU time" is built from the rows
     OMP_NUM_THREADS=1 python -m benchmarks.tables --dataset iris --seconds 15 \
         --seeds 0 1 2 --out benchmarks/results/tables.jsonl
 
-Data sets (70/30 split, the same for every seed): ``iris`` (4 columns), ``diabetes``
+Tables (70/30 split, the same for every seed): ``iris`` (4 columns), ``diabetes``
 (10), ``classification20`` (``make_classification``, 20 columns, 10 informative) and
 ``mixture50`` (a mixture of three 50-D Gaussians with random correlated covariances).
-Every method gets only ``n_iter`` (from the budget, :func:`benchmarks.budget.fitted_for`)
-and ``batch_size=128``, besides what its name says: ``coopflow`` (the defaults),
+The 2-D sets of the equal-iteration page (:data:`coopkit.datasets.TOY_SETS`) are here
+too, as there: 20,000 training points, 5,000 held out, batches of 256; their section is
+"2-D sets at equal CPU time". Every method gets only ``n_iter`` (from the budget,
+:func:`benchmarks.budget.fitted_for`) and ``batch_size`` (128 on tables), besides what
+its name says: ``coopflow`` (the defaults),
 ``coopflow_tilt`` (``tilt="auto"``), ``flow_alone`` (maximum likelihood only),
 ``short_run_ebm`` (``proposal="noise"``), ``gaussian`` (no training) and ``zuko_nsf``
 (zuko's ``NSF`` on the standardised rows, :func:`benchmarks.budget.zuko_nsf_at`). A row
@@ -45,10 +48,19 @@ from benchmarks.budget import fitted_for, zuko_nsf_at
 from benchmarks.common import emit
 from benchmarks.quality_report import cell
 from coopkit import CoopFlow, metrics
+from coopkit.datasets import TOY_SETS, load_toy
 
 RESULTS = Path(__file__).resolve().parent / "results" / "tables.jsonl"
-DATASETS = ("iris", "diabetes", "classification20", "mixture50")
-BATCH_SIZE = 128
+TABLES = ("iris", "diabetes", "classification20", "mixture50")
+DATASETS = (*TABLES, *TOY_SETS)
+TOY_TRAIN, TOY_HELD_OUT = 20_000, 5_000
+
+
+def batch_size(dataset: str) -> int:
+    """Rows per batch on ``dataset``: 256 on the 2-D sets, as on the equal-iteration page."""
+    return 256 if dataset in TOY_SETS else 128
+
+
 METHODS: dict[str, dict[str, Any]] = {
     "coopflow": {},
     "coopflow_tilt": {"tilt": "auto"},
@@ -64,6 +76,9 @@ def load(dataset: str) -> tuple[np.ndarray, np.ndarray]:
     import sklearn.datasets
     from sklearn.model_selection import train_test_split
 
+    if dataset in TOY_SETS:
+        X = load_toy(dataset, TOY_TRAIN + TOY_HELD_OUT, random_state=0).astype(np.float64)
+        return X[:TOY_TRAIN], X[TOY_TRAIN:]
     if dataset == "classification20":
         X, _ = sklearn.datasets.make_classification(
             600, n_features=20, n_informative=10, random_state=0
@@ -93,19 +108,24 @@ def score(samples: np.ndarray, test: np.ndarray, seed: int) -> dict[str, float]:
     }
 
 
-def estimator(method: str, n_iter: int, seed: int, lever: dict[str, Any] | None = None) -> CoopFlow:
-    """``method``'s estimator for ``n_iter`` iterations (the flow alone: as many
-    maximum-likelihood iterations, ``pretrain_iter``), with the ``lever``'s parameters."""
-    params = {"batch_size": BATCH_SIZE, "random_state": seed, **METHODS[method], **(lever or {})}
+def estimator(
+    method: str, n_iter: int, seed: int, batch: int, lever: dict[str, Any] | None = None
+) -> CoopFlow:
+    """``method``'s estimator for ``n_iter`` iterations of ``batch`` rows (the flow alone:
+    as many maximum-likelihood iterations, ``pretrain_iter``), with the ``lever``'s
+    parameters."""
+    params = {"batch_size": batch, "random_state": seed, **METHODS[method], **(lever or {})}
     if method == "flow_alone":
         return CoopFlow(n_iter=0, pretrain_iter=n_iter, tilt=0.0, **params)
     return CoopFlow(n_iter=n_iter, **params)
 
 
-def run_zuko(train: np.ndarray, test: np.ndarray, seconds: float, seed: int) -> dict[str, Any]:
+def run_zuko(
+    train: np.ndarray, test: np.ndarray, seconds: float, seed: int, batch: int
+) -> dict[str, Any]:
     mean, std = train.mean(axis=0), train.std(axis=0) + 1e-12
     x = torch.as_tensor((train - mean) / std, dtype=torch.float32)
-    _, flow, trained, n_iter = next(zuko_nsf_at(x, [seconds], seed, batch_size=BATCH_SIZE))
+    _, flow, trained, n_iter = next(zuko_nsf_at(x, [seconds], seed, batch_size=batch))
     with torch.no_grad():
         drawn = flow().sample((len(test),)).double().numpy() * std + mean
     return {"seconds": trained, "n_iter": n_iter, **score(drawn, test, seed)}
@@ -129,8 +149,9 @@ def run(
         drawn = rng.multivariate_normal(train.mean(axis=0), np.cov(train.T), size=len(test))
         return {**row, "seconds": 0.0, "n_iter": 0, **score(drawn, test, seed)}
     if method == "zuko_nsf":
-        return {**row, **run_zuko(train, test, seconds, seed)}
-    make = lambda n_iter: estimator(method, n_iter, seed, lever and lever[1])  # noqa: E731
+        return {**row, **run_zuko(train, test, seconds, seed, batch_size(dataset))}
+    params = lever and lever[1]
+    make = lambda n_iter: estimator(method, n_iter, seed, batch_size(dataset), params)  # noqa: E731
     model, took = fitted_for(make, seconds, train)
     revise = method != "flow_alone"
     samples = model.sample(len(test), random_state=seed, revise=revise)
@@ -142,6 +163,7 @@ def run(
 
 
 HEADING = "## Tables at equal CPU time"
+TOY_HEADING = "## 2-D sets at equal CPU time"
 TITLES = {
     "coopflow": "CoopFlow (defaults)",
     "coopflow_tilt": 'CoopFlow, tilt="auto"',
@@ -175,18 +197,19 @@ def table_lines(first: str, header: Sequence[str], body: list[list[str]]) -> lis
     return lines + ["| " + " | ".join(row) + " |" for row in body]
 
 
-def tables_section(rows: Sequence[dict[str, Any]]) -> list[str]:
-    """The page section: per data set and method, C2ST and distance (mean ± sd over
-    seeds), CPU seconds and iterations, and which method has the lowest mean C2ST (rows
-    of levers are left to :func:`levers_section`)."""
-    rows = [r for r in rows if "lever" not in r]
+def tables_section(rows: Sequence[dict[str, Any]], datasets: Sequence[str] = TABLES) -> list[str]:
+    """The page section of ``datasets``: per data set and method, C2ST and distance
+    (mean ± sd over seeds), CPU seconds, and which method has the lowest mean C2ST
+    (rows of levers are left to :func:`levers_section`)."""
+    rows = [r for r in rows if "lever" not in r and r["dataset"] in datasets]
     if not rows:
-        return ["No tables benchmark ran (`python -m benchmarks.tables`)."]
+        return ["No run of these data sets yet (`python -m benchmarks.tables --dataset D`)."]
+    held_out = "5,000 held-out points" if datasets[0] in TOY_SETS else "held-out rows"
     lines = [
         "`OMP_NUM_THREADS=1 python -m benchmarks.tables --dataset D --seconds S` (rows in "
-        "`benchmarks/results/tables.jsonl`): every method trained for the same CPU seconds "
-        "on 70% of the rows, C2ST and sliced Wasserstein distance of as many samples as "
-        "held-out rows against them. The best mean C2ST of each data set is in bold.",
+        "`benchmarks/results/tables.jsonl`): every method trained for the same CPU seconds, "
+        f"C2ST and sliced Wasserstein distance of as many samples as {held_out} against "
+        "them. The best mean C2ST of each data set is in bold.",
     ]
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
         here = [r for r in rows if r["dataset"] == dataset]

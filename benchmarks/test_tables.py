@@ -34,6 +34,14 @@ def test_the_wide_synthetic_tables_have_their_columns() -> None:
         assert test.shape == (180, d)
 
 
+def test_the_2d_sets_are_those_of_the_equal_iteration_page() -> None:
+    train, test = tables.load("moons")
+    assert train.shape == (20_000, 2)
+    assert test.shape == (5_000, 2)
+    assert tables.batch_size("moons") == 256
+    assert tables.batch_size("iris") == 128
+
+
 def fake_row(method: str, c2st: float, **extra: Any) -> dict[str, Any]:
     return {
         "dataset": "iris",
@@ -55,6 +63,9 @@ def test_lever_rows_are_set_beside_the_defaults_and_kept_off_the_main_table() ->
         fake_row("coopflow", 0.55, **lever),
     ]
     main = "\n".join(tables.tables_section(rows))
+    assert tables.tables_section(rows, ["moons"]) == [
+        "No run of these data sets yet (`python -m benchmarks.tables --dataset D`)."
+    ]
     assert "energy_l2" not in main
     assert "**0.6" in main
     levers = tables.levers_section(rows)
