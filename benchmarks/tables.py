@@ -45,7 +45,7 @@ import numpy as np
 import torch
 
 from benchmarks.budget import fitted_for, zuko_nsf_at
-from benchmarks.common import emit
+from benchmarks.common import cpu_model, emit
 from benchmarks.quality_report import cell
 from coopkit import CoopFlow, metrics
 from coopkit.datasets import TOY_SETS, load_toy
@@ -141,7 +141,13 @@ def run(
     """One row: ``method`` trained on ``dataset`` for ``seconds`` with ``seed``, and with
     the parameters of ``lever`` (its name and them) if it is a ``CoopFlow``."""
     train, test = load(dataset)
-    row: dict[str, Any] = {"dataset": dataset, "method": method, "seed": seed, "budget": seconds}
+    row: dict[str, Any] = {
+        "dataset": dataset,
+        "method": method,
+        "seed": seed,
+        "budget": seconds,
+        "cpu": cpu_model(),
+    }
     if lever is not None:
         row.update(lever=lever[0], params=lever[1])
     if method == "gaussian":
@@ -209,7 +215,9 @@ def tables_section(rows: Sequence[dict[str, Any]], datasets: Sequence[str] = TAB
         "`OMP_NUM_THREADS=1 python -m benchmarks.tables --dataset D --seconds S` (rows in "
         "`benchmarks/results/tables.jsonl`): every method trained for the same CPU seconds, "
         f"C2ST and sliced Wasserstein distance of as many samples as {held_out} against "
-        "them. The best mean C2ST of each data set is in bold.",
+        "them, on one thread of "
+        + ", ".join(sorted({r.get("cpu", "an unrecorded CPU") for r in rows}))
+        + ". The best mean C2ST of each data set is in bold.",
     ]
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
         here = [r for r in rows if r["dataset"] == dataset]
