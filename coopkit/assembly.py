@@ -168,7 +168,13 @@ def build_parts(settings: Settings, scaler: Scaler, seed: int) -> tuple[Flow, nn
     # fork_rng, which restores the caller's global state on exit.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        flow = build_part("flow", settings.flow, settings.flow_params, scaler.event_shape)
+        flow = build_part(
+            "flow",
+            settings.flow,
+            settings.flow_params,
+            scaler.event_shape,
+            defaults=defaults.FLOW_PARAMS.get(scaler.kind, {}),
+        )
         energy = build_part(
             "energy",
             settings.energy,

@@ -69,6 +69,14 @@ RECONSTRUCTION_LANGEVIN: dict[str, Any] = {"n_steps": 10}
 INPAINT_MALA: dict[str, Any] = {"step_size": 0.05, "n_steps": 100, "n_warmup": 50}
 INPAINT_CANDIDATES = 16
 
+# Parameters of the flow's factory by kind of data, filled in when the factory names them
+# and ``flow_params`` leaves them unset. A table's flow starts at the full-covariance
+# Gaussian fit of the data (a whitening first layer, ``NSF(whiten=True)``) rather than
+# at per-column scales: at equal CPU time it lowered CoopFlow's C2ST on the 20- and 50-
+# column tables of benchmarks/tables.py from 0.57 to 0.54 and 0.55, where a Gaussian
+# scores 0.53 and 0.54 (docs/benchmarks.md, "Levers on tables").
+FLOW_PARAMS: dict[str, dict[str, Any]] = {"table": {"whiten": True}}
+
 # Parameters of the energy net's factory by kind of data and ``energy_base``, filled in
 # when the factory names them. A flow-tilted energy needs no Gaussian reference term (the
 # flow already makes the model normalisable), which would otherwise pull every sample

@@ -11,7 +11,8 @@ from sklearn.exceptions import NotFittedError
 from coopkit import CoopFlow
 from coopkit.datasets import eight_gaussians
 from coopkit.energies.mlp import FourierFeatures
-from coopkit.flows import RealNVP
+from coopkit.flows import ActNorm, RealNVP
+from coopkit.flows.whitening import Whitening
 from coopkit.metrics import sliced_wasserstein
 from coopkit.samplers import LangevinSampler
 from tests.shapes import two_blobs
@@ -241,6 +242,18 @@ def test_auto_settings_follow_the_kind_of_data(table: np.ndarray) -> None:
     noise = CoopFlow(**FAST, proposal="noise").fit(table)
     assert (noise.settings_["sampler"], noise.settings_["energy_base"]) == ("langevin", "uniform")
     assert (model.settings_["energy_lr"], noise.settings_["energy_lr"]) == (3e-3, 1e-2)
+
+
+def test_a_tables_flow_starts_at_the_datas_gaussian(table: np.ndarray) -> None:
+    correlated = table @ np.array([[1.0, 0.9], [0.0, 0.5]])
+    untrained = {**FAST, "n_iter": 1, "flow_lr": 1e-9, "energy_lr": 1e-9}
+    model = CoopFlow(**untrained).fit(correlated)
+    assert isinstance(model.flow_.chain.transforms[0], Whitening)
+    assert abs(np.corrcoef(model.transform(correlated).T)[0, 1]) < 0.15
+    per_column_flow = {**untrained["flow_params"], "whiten": False}
+    per_column = CoopFlow(**{**untrained, "flow_params": per_column_flow}).fit(correlated)
+    assert isinstance(per_column.flow_.chain.transforms[0], ActNorm)
+    assert abs(np.corrcoef(per_column.transform(correlated).T)[0, 1]) > 0.5
 
 
 def test_bfloat16_precision_runs_the_energy_in_bfloat16(table: np.ndarray) -> None:
