@@ -14,6 +14,12 @@ With ``column_types="auto"`` each column is described from its values:
 * **integer** when every value is a whole number: dequantised, and its samples are
   whole numbers in the range seen in ``fit`` (a 0/1 flag stays 0 or 1, a rating 1..5
   stays in 1..5);
+* **levels** when its values are few and evenly spaced but not whole numbers (a 0/1
+  flag after standardising, a rating coded 0, 0.25, .., 1): at most
+  :data:`MAX_LEVELS` distinct values, at least :data:`ROWS_PER_LEVEL` rows for each,
+  every gap a whole multiple of the smallest. Such a column is an integer column in
+  units of its spacing: value :math:`v` stands for :math:`[v, v + \delta)`, and its
+  samples are its own levels;
 * **float** otherwise: continuous, bounded below by 0 when no value is negative and
   within [0, 1] when every value lies there (proportions); samples are clipped to the
   bounds.
@@ -50,14 +56,20 @@ from typing import Any
 import numpy as np
 
 COLUMN_TYPES = ("auto", "float", "integer")
+MAX_LEVELS = 16
+ROWS_PER_LEVEL = 4
+Lattice = tuple[float, float]
 
 
 @dataclass(frozen=True)
 class Columns:
-    """Per column of a ``(n, d)`` table: whether it is ``integer`` and its bounds
+    """Per column of a ``(n, d)`` table: the spacing ``step`` of its values (1 in an
+    integer column, the levels' spacing in a levels column, 0 in a continuous one),
+    the ``origin`` its values are whole multiples of ``step`` from, and its bounds
     ``low``, ``high`` in data units (``(d,)`` arrays; ``±inf`` where unbounded)."""
 
-    integer: np.ndarray
+    step: np.ndarray
+    origin: np.ndarray
     low: np.ndarray
     high: np.ndarray
 
@@ -68,10 +80,12 @@ class Columns:
         maximum: np.ndarray,
         integral: np.ndarray,
         column_types: str | Sequence[Any] = "auto",
+        lattices: Sequence[Lattice | None] | None = None,
     ) -> Columns:
         """The columns of a table whose columns span ``minimum``..``maximum`` and hold
         only whole numbers where ``integral`` (``(d,)`` arrays), as ``column_types``
-        says (the module's rules).
+        says (the module's rules); ``lattices`` has, per column, the ``(origin, step)``
+        of its levels (:func:`lattice_of`) or ``None``.
 
         Raises:
             ValueError: a list of the wrong length, or a range that does not hold its
@@ -84,12 +98,17 @@ class Columns:
                 f"column_types has {len(specs)} entries but X has {d} columns; give one "
                 "entry per column ('auto', 'float', 'integer' or (low, high)), or 'auto'."
             )
-        integer, low, high = np.zeros(d, bool), np.full(d, -math.inf), np.full(d, math.inf)
+        lattices = lattices or [None] * d
+        step, origin = np.zeros(d), np.zeros(d)
+        low, high = np.full(d, -math.inf), np.full(d, math.inf)
         for j, spec in enumerate(specs):
+            if spec == "auto" and not integral[j] and lattices[j] is not None:
+                (origin[j], step[j]), low[j], high[j] = lattices[j], minimum[j], maximum[j]
+                continue
             if spec == "auto":
                 spec = "integer" if integral[j] else _detected_range(minimum[j], maximum[j])
             if spec == "integer":
-                integer[j], low[j], high[j] = True, minimum[j], maximum[j]
+                step[j], low[j], high[j] = 1.0, minimum[j], maximum[j]
             elif spec != "float":
                 low[j], high[j] = (float(v) for v in spec)
                 if minimum[j] < low[j] or maximum[j] > high[j]:
@@ -97,51 +116,78 @@ class Columns:
                         f"column {j} has values in [{minimum[j]:g}, {maximum[j]:g}], outside "
                         f"its column_types range {tuple(spec)}; pass a range that holds them."
                     )
-        return cls(integer, low, high)
+        return cls(step, origin, low, high)
 
     @classmethod
     def unconstrained(cls, d: int) -> Columns:
         """``d`` continuous, unbounded columns (``column_types="float"``)."""
-        return cls(np.zeros(d, dtype=bool), np.full(d, -math.inf), np.full(d, math.inf))
+        return cls(np.zeros(d), np.zeros(d), np.full(d, -math.inf), np.full(d, math.inf))
 
     @property
-    def any_integer(self) -> bool:
-        return bool(self.integer.any())
+    def discrete(self) -> bool:
+        """Whether any column is dequantised (an integer or a levels column)."""
+        return bool((self.step > 0).any())
 
     @property
     def constrained(self) -> bool:
-        """Whether any column is an integer or bounded (else a scaler needs none)."""
+        """Whether any column is discrete or bounded (else a scaler needs none)."""
         bounded = np.isfinite(self.low).any() or np.isfinite(self.high).any()
-        return self.any_integer or bool(bounded)
+        return self.discrete or bool(bounded)
 
     def restore(self, X: np.ndarray) -> np.ndarray:
-        """Samples ``(n, d)`` in data units in their columns' own form: whole numbers in
-        integer columns, every column within its bounds."""
-        X = np.where(self.integer, np.floor(X), X)
-        return np.clip(X, self.low, self.high)
+        """Samples ``(n, d)`` in data units in their columns' own form: the value whose
+        interval holds it in a discrete column, every column within its bounds."""
+        discrete = self.step > 0
+        spacing = np.where(discrete, self.step, 1.0)
+        # A value at its level, in floating point, may sit a hair below it.
+        floored = self.origin + spacing * np.floor((X - self.origin) / spacing + 1e-9)
+        # The top level as seen, not as origin + k·step rounds it.
+        floored = np.where(np.abs(floored - self.high) < 1e-6 * spacing, self.high, floored)
+        return np.clip(np.where(discrete, floored, X), self.low, self.high)
 
     def describe(self) -> list[dict[str, Any]]:
-        """Per column, its ``type`` (``"integer"`` or ``"float"``) and ``bounds``
-        (``settings_["column_types"]``)."""
-        return [
-            {"type": "integer" if i else "float", "bounds": (float(lo), float(hi))}
-            for i, lo, hi in zip(self.integer, self.low, self.high, strict=True)
-        ]
+        """Per column, its ``type`` (``"integer"``, ``"levels"`` or ``"float"``) and
+        ``bounds``, and a levels column's ``step`` (``settings_["column_types"]``)."""
+        described = []
+        for step, origin, lo, hi in zip(self.step, self.origin, self.low, self.high, strict=True):
+            bounds = {"bounds": (float(lo), float(hi))}
+            if step == 1 and origin == 0:
+                described.append({"type": "integer", **bounds})
+            elif step > 0:
+                described.append({"type": "levels", **bounds, "step": float(step)})
+            else:
+                described.append({"type": "float", **bounds})
+        return described
 
     def to_dict(self) -> dict[str, list[Any]]:
-        return {
-            "integer": self.integer.tolist(),
-            "low": self.low.tolist(),
-            "high": self.high.tolist(),
-        }
+        return {name: getattr(self, name).tolist() for name in ("step", "origin", "low", "high")}
 
     @classmethod
     def from_dict(cls, state: dict[str, list[Any]]) -> Columns:
-        return cls(
-            np.asarray(state["integer"], dtype=bool),
-            np.asarray(state["low"], dtype=np.float64),
-            np.asarray(state["high"], dtype=np.float64),
-        )
+        """The columns ``to_dict`` gave (or an older save's, which had ``integer``)."""
+        if "integer" in state:
+            step = np.asarray(state["integer"], dtype=np.float64)
+            state = {**state, "step": step.tolist(), "origin": np.zeros_like(step).tolist()}
+        return cls(*(np.asarray(state[n], np.float64) for n in ("step", "origin", "low", "high")))
+
+
+def lattice_of(values: np.ndarray, n_rows: int) -> Lattice | None:
+    """``(origin, step)`` when the sorted distinct ``values`` of a column of ``n_rows``
+    rows are levels (the module's rule), else ``None``.
+
+    Examples:
+        >>> lattice_of(np.array([-0.5, 0.5, 2.5]), 100), lattice_of(np.array([0.0, 0.3, 1.0]), 100)
+        ((-0.5, 1.0), None)
+    """
+    k = len(values)
+    if not 2 <= k <= MAX_LEVELS or k * ROWS_PER_LEVEL > n_rows:
+        return None
+    gaps = np.diff(values)
+    step = float(gaps.min())
+    multiples = gaps / step
+    if not np.allclose(multiples, np.round(multiples), rtol=0, atol=1e-6):
+        return None
+    return float(values[0]), step
 
 
 def _detected_range(minimum: float, maximum: float) -> str | tuple[float, float]:

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from coopkit.columns import Columns
+from coopkit.columns import Columns, lattice_of
 
 Kind = Literal["table", "image"]
 
@@ -133,9 +133,9 @@ class TableScaler:
     deviations. It is the table analogue of the released code's clamp of pixels to
     [-1, 1]: without it, a flow that learns from its own revised samples can feed on
     its own tails and drift away from the data. ``columns`` says which columns are
-    integers (dequantised: ``dequantize_width`` is their interval's width in model
-    units, 0 elsewhere) and the bounds that ``to_data`` restores (``None``: every column
-    continuous and unbounded).
+    discrete, integers or levels (dequantised: ``dequantize_width`` is their interval's
+    width in model units, 0 elsewhere) and the bounds that ``to_data`` restores
+    (``None``: every column continuous and unbounded).
 
     Examples:
         >>> scaler = TableScaler.fit(np.array([[0.5, 10.5], [2.5, 30.5]]))
@@ -160,7 +160,8 @@ class TableScaler:
         """The scaling of the table ``X`` ``(n, d)``; a constant feature keeps scale 1.
         ``column_types`` describes the columns (:class:`~coopkit.columns.Columns`)."""
         integral = np.all(np.round(X) == X, axis=0)
-        columns = Columns.detect(X.min(axis=0), X.max(axis=0), integral, column_types)
+        lattices = [lattice_of(np.unique(column), len(X)) for column in X.T]
+        columns = Columns.detect(X.min(axis=0), X.max(axis=0), integral, column_types, lattices)
         return cls.from_moments(
             X.mean(axis=0), X.std(axis=0), X.min(axis=0), X.max(axis=0), columns
         )
@@ -175,19 +176,19 @@ class TableScaler:
         columns: Columns,
     ) -> TableScaler:
         """The scaling of a table with these per-column moments and extremes; the box
-        holds every value and, in integer columns, the top of its interval."""
+        holds every value and, in discrete columns, the top of its interval."""
         scale = np.where(std > 0, std, 1.0)
-        top = maximum + columns.integer
+        top = maximum + columns.step
         reach = float((np.maximum(top - mean, mean - minimum) / scale).max()) + cls.bounds_margin
         return cls(mean, scale, (-reach, reach), columns=columns if columns.constrained else None)
 
     @property
     def dequantize_width(self) -> float | tuple[float, ...]:
-        """Per column, the width of an integer's interval in model units (0 in continuous
-        columns); 0 when no column is an integer."""
-        if self.columns is None or not self.columns.any_integer:
+        """Per column, the width of a value's interval in model units in discrete
+        columns (integer or levels), 0 in continuous ones; 0 when none is discrete."""
+        if self.columns is None or not self.columns.discrete:
             return 0.0
-        return tuple(np.where(self.columns.integer, 1.0 / self.scale, 0.0).tolist())
+        return tuple((self.columns.step / self.scale).tolist())
 
     @property
     def input_shape(self) -> tuple[int, ...]:

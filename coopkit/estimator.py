@@ -98,10 +98,10 @@ class CoopFlow(
         tol: the gain, in nats per validation row, that counts as a rise.
         flow_grad_clip: maximum gradient norm of the flow's step, or ``None``.
         data_range: ``(low, high)`` of image values; inferred when unambiguous.
-        column_types: a table's integer and bounded columns (:mod:`coopkit.columns`):
-            ``"auto"`` detects them, ``"float"`` treats every column as continuous and
-            unbounded, or one ``"auto"``, ``"float"``, ``"integer"`` or ``(low, high)``
-            per column.
+        column_types: a table's integer, levels and bounded columns
+            (:mod:`coopkit.columns`): ``"auto"`` detects them, ``"float"`` treats
+            every column as continuous and unbounded, or one ``"auto"``, ``"float"``,
+            ``"integer"`` or ``(low, high)`` per column.
         device: ``"auto"``, ``"cpu"`` or ``"cuda[:i]"``.
         precision: ``"float32"`` or ``"bfloat16"`` autocast of the energy net.
         compile: run the energy net through :func:`torch.compile`.

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from coopkit.columns import Columns
+from coopkit.columns import MAX_LEVELS, Columns, lattice_of
 from coopkit.data import (
     ImageScaler,
     Scaler,
@@ -110,7 +110,9 @@ class Rows:
 class Summary:
     """What the scaling and the resume check need, from one pass over the data:
     value range, whether every value is an integer, per-feature sums and extremes
-    (``(d,)`` arrays over the flattened sample), and the fingerprint's totals."""
+    (``(d,)`` arrays over the flattened sample), the fingerprint's totals, and for a
+    table each column's distinct values while they are few enough to be levels
+    (:func:`coopkit.columns.lattice_of`; ``None`` past that, and for images)."""
 
     shape: tuple[int, ...]
     low: float
@@ -121,6 +123,7 @@ class Summary:
     feature_min: np.ndarray
     feature_max: np.ndarray
     feature_integral: np.ndarray
+    feature_levels: list[np.ndarray | None]
 
     @property
     def fingerprint(self) -> list[float]:
@@ -144,14 +147,28 @@ def summarize(rows: Rows, chunk: int = SUMMARY_CHUNK) -> Summary:
     total, square = np.zeros(d), np.zeros(d)
     low, high = np.full(d, np.inf), np.full(d, -np.inf)
     integral = np.ones(d, dtype=bool)
+    levels: list[np.ndarray | None] = [np.empty(0)] * d if len(rows.shape) == 2 else [None] * d
     for block in rows.chunks(chunk):
         flat = block.reshape(len(block), d).astype(np.float64)
         total += flat.sum(axis=0)
         square += (flat**2).sum(axis=0)
         low, high = np.minimum(low, flat.min(axis=0)), np.maximum(high, flat.max(axis=0))
         integral &= np.all(flat == np.round(flat), axis=0)
+        if len(rows.shape) == 2:
+            levels = [_merged_levels(v, c) for v, c in zip(levels, flat.T, strict=True)]
     extremes = (float(low.min()), float(high.max()))
-    return Summary(rows.shape, *extremes, bool(integral.all()), total, square, low, high, integral)
+    return Summary(
+        rows.shape, *extremes, bool(integral.all()), total, square, low, high, integral, levels
+    )
+
+
+def _merged_levels(seen: np.ndarray | None, column: np.ndarray) -> np.ndarray | None:
+    """The distinct values of ``seen`` and ``column``, or ``None`` once there are more
+    than a levels column can have."""
+    if seen is None:
+        return None
+    merged = np.union1d(seen, column)
+    return merged if len(merged) <= MAX_LEVELS else None
 
 
 def scaler_from_summary(
@@ -161,7 +178,10 @@ def scaler_from_summary(
     n = summary.shape[0]
     if len(summary.shape) == 2:
         low, high = summary.feature_min, summary.feature_max
-        columns = Columns.detect(low, high, summary.feature_integral, column_types)
+        lattices = [
+            None if values is None else lattice_of(values, n) for values in summary.feature_levels
+        ]
+        columns = Columns.detect(low, high, summary.feature_integral, column_types, lattices)
         mean = summary.feature_sum / n
         std = np.sqrt(np.maximum(summary.feature_square_sum / n - mean**2, 0.0))
         return TableScaler.from_moments(mean, std, low, high, columns)
