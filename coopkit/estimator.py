@@ -108,7 +108,8 @@ class CoopFlow(
         log_partition: how ``log Z`` is estimated when first needed after ``fit``:
             ``"importance"`` sampling from the flow, ``"ais"`` (see
             ``docs/guide/likelihood.md``), or ``None``: never (scores then raise).
-        n_partition_samples: draws or AIS chains for ``log Z`` (``"auto"``: 4096 / 256).
+        n_partition_samples: draws or AIS chains for ``log Z`` (``"auto"``: 4096 / 256),
+            and the AIS chains of ``tilt="auto"``'s choice (``"auto"``: 256).
         partition_temperatures: AIS temperatures between the flow and the EBM.
         partition_sampler: the AIS transition, a sampler or its name (built with one step).
         reconstruct_batch_size: samples fitted together by :meth:`reconstruct`,
