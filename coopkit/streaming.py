@@ -147,14 +147,15 @@ def summarize(rows: Rows, chunk: int = SUMMARY_CHUNK) -> Summary:
     total, square = np.zeros(d), np.zeros(d)
     low, high = np.full(d, np.inf), np.full(d, -np.inf)
     integral = np.ones(d, dtype=bool)
-    levels: list[np.ndarray | None] = [np.empty(0)] * d if len(rows.shape) == 2 else [None] * d
+    table = len(rows.shape) == 2
+    levels: list[np.ndarray | None] = [np.empty(0) if table else None] * d
     for block in rows.chunks(chunk):
         flat = block.reshape(len(block), d).astype(np.float64)
         total += flat.sum(axis=0)
         square += (flat**2).sum(axis=0)
         low, high = np.minimum(low, flat.min(axis=0)), np.maximum(high, flat.max(axis=0))
         integral &= np.all(flat == np.round(flat), axis=0)
-        if len(rows.shape) == 2:
+        if table:
             levels = [_merged_levels(v, c) for v, c in zip(levels, flat.T, strict=True)]
     extremes = (float(low.min()), float(high.max()))
     return Summary(

@@ -66,6 +66,8 @@ TILTS: tuple[float, ...] = (0.0, *(10.0 ** (k / 4) for k in range(-16, 1)))
 # cost (iris, diabetes and the 50-D mixture of benchmarks/tables.py, after 60 and 400
 # iterations): 11 of a fit's 17 CPU seconds on the mixture, before.
 TILT_CHAINS = 256
+# Temperatures between consecutive grid points (a sixteenth of a decade each apart).
+TILT_SUBSTEPS = 4
 
 
 @dataclass(frozen=True)
@@ -105,16 +107,16 @@ def choose_tilt(
     generator: torch.Generator,
     tilts: tuple[float, ...] = TILTS,
     chunk: int = 1024,
-    substeps: int = 4,
+    substeps: int = TILT_SUBSTEPS,
 ) -> TiltChoice:
     """The β of ``tilts`` whose tilted model ``q·exp(-βE)`` gives the validation rows
     ``held_out`` ``(m, *event)`` (model units) the highest log-likelihood, among the β
     whose ``log Z`` estimate (:func:`tilt_path`, ``n_chains`` chains, ``substeps``
     temperatures between grid points) is :func:`~coopkit.inference.trusted`.
 
-    Four temperatures between grid points (a sixteenth of a decade each) cost a quarter
-    of sixteen (:data:`TILT_CHAINS`); too few lower the ESS, which only excludes strong
-    tilts, so a cheap path errs toward the flow.
+    Four temperatures between grid points cost a quarter of sixteen (see
+    :data:`TILT_CHAINS`); too few lower the ESS, which only excludes strong tilts, so a
+    cheap path errs toward the flow.
 
     ``energy`` ``(n, *event) -> (n,)`` is the energy net (not the tilted model's
     energy); ``bounds`` is the box the model lives on (rows outside it have zero
@@ -147,7 +149,7 @@ def tilt_path(
     bounds: tuple[float, float],
     n_chains: int,
     generator: torch.Generator,
-    substeps: int = 16,
+    substeps: int = TILT_SUBSTEPS,
     chunk: int = 1024,
 ) -> tuple[list[float], list[float]]:
     r"""``log Z_β`` and the weights' effective sample size at each β of ``tilts``
